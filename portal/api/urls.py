@@ -1,0 +1,2 @@
+"""REST API under /api/v1/, schema and Swagger UI."""
+urlpatterns: list = []

@@ -1,0 +1,10 @@
+"""Celery app: settings from Django under the CELERY_ namespace, tasks autodiscovered."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("skyport")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

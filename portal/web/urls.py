@@ -1,0 +1,7 @@
+"""Web pages (server-rendered + htmx)."""
+from django.urls import path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/"), name="marketplace"),
+]

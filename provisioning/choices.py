@@ -1,0 +1,106 @@
+"""Choice sets, each value with a label and a badge colour, rendered the same on every surface."""
+from __future__ import annotations
+
+from django.db import models
+
+
+class InstanceState(models.TextChoices):
+    """EC2's public instance states, plus `error` (Nova's ERROR vm_state) for a failed request."""
+
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    STOPPING = "stopping", "stopping"
+    STOPPED = "stopped", "stopped"
+    SHUTTING_DOWN = "shutting-down", "shutting-down"
+    TERMINATED = "terminated", "terminated"
+    ERROR = "error", "error"
+
+
+# EC2 state codes (low byte of InstanceState.Code); `error` reuses 0x50 outside EC2's set.
+STATE_CODES: dict[str, int] = {
+    "pending": 0,
+    "running": 16,
+    "shutting-down": 32,
+    "terminated": 48,
+    "stopping": 64,
+    "stopped": 80,
+    "error": 96,
+}
+STATE_COLOURS: dict[str, str] = {
+    "pending": "blue",
+    "running": "green",
+    "stopping": "orange",
+    "stopped": "grey",
+    "shutting-down": "orange",
+    "terminated": "dark",
+    "error": "red",
+}
+FINAL_STATES = frozenset({"running", "stopped", "terminated", "error"})
+LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+
+
+class TaskState(models.TextChoices):
+    """What is happening to an instance right now (Nova's task_state)."""
+
+    NONE = "", "idle"
+    SCHEDULING = "scheduling", "scheduling"
+    COPYING_IMAGE = "copying_image", "copying image"
+    BOOTING = "booting", "booting"
+    CONFIGURING = "configuring", "configuring"
+    POWERING_OFF = "powering_off", "powering off"
+    POWERING_ON = "powering_on", "powering on"
+    REBOOTING = "rebooting", "rebooting"
+    DELETING = "deleting", "deleting"
+    MIGRATING = "migrating", "migrating"
+
+
+class HostState(models.TextChoices):
+    ENABLED = "enabled", "enabled"
+    DISABLED = "disabled", "disabled"
+    MAINTENANCE = "maintenance", "maintenance"
+
+
+HOST_STATE_COLOURS = {"enabled": "green", "disabled": "grey", "maintenance": "orange"}
+
+
+class VirtMode(models.TextChoices):
+    """Values match hypervisor_sim.VirtMode."""
+
+    EMULATION = "emulation", "hardware emulation"
+    BINARY_TRANSLATION = "binary_translation", "full virtualization (binary translation)"
+    PARAVIRTUALIZATION = "paravirtualization", "paravirtualization"
+    HARDWARE_ASSISTED = "hardware_assisted", "hardware-assisted (VT-x/AMD-V)"
+    CONTAINER = "container", "OS-level container"
+
+
+# Preference when an appliance and a host support several modes: fastest first.
+MODE_PREFERENCE = ("hardware_assisted", "container", "paravirtualization", "binary_translation", "emulation")
+
+
+class Architecture(models.TextChoices):
+    X86_64 = "x86_64", "64-bit (x86_64)"
+    I386 = "i386", "32-bit (i386)"
+
+
+class OsFamily(models.TextChoices):
+    LINUX = "linux", "Linux"
+    WINDOWS = "windows", "Windows"
+    BSD = "bsd", "BSD"
+    SOLARIS = "solaris", "Solaris"
+
+
+class Protocol(models.TextChoices):
+    TCP = "tcp", "TCP"
+    UDP = "udp", "UDP"
+    ICMP = "icmp", "ICMP"
+    ALL = "-1", "all traffic"
+
+
+class ClaimKind(models.TextChoices):
+    INSTANCE = "instance", "instance"
+    MIGRATION = "migration", "migration destination"
+
+
+class PlacementStrategy(models.TextChoices):
+    AFFINITY = "affinity", "affinity (same host)"
+    ANTI_AFFINITY = "anti-affinity", "anti-affinity (different hosts)"

@@ -1,0 +1,133 @@
+"""The only bridge from the cloud manager into the hypervisor (`hypervisor_sim`).
+
+A real driver (libvirt/QEMU) could replace this module without touching the surfaces: the rest of
+`provisioning` sees plain data (modes, reasons, durations, console lines), never simulator types.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import hypervisor_sim as sim
+
+from .choices import MODE_PREFERENCE
+from .models import Appliance, Host, Instance, InstanceType
+
+# Guest shutdown/reboot are short and not modelled stage by stage in the simulator's boot plan.
+SHUTDOWN_S = {"container": 1.0, "default": 6.0}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    duration_s: float
+    console: tuple[str, ...]
+
+
+def host_spec(host: Host) -> sim.HostSpec:
+    return sim.HostSpec(
+        name=host.name,
+        sockets=host.sockets,
+        cores_per_socket=host.cores_per_socket,
+        threads_per_core=host.threads_per_core,
+        cpu_features=frozenset(host.cpu_features or ()),
+        memory_mib=host.memory_mib,
+        disk_mibps=host.disk_mibps,
+        nic_mibps=host.nic_mibps,
+        hypervisor_version=host.hypervisor_version,
+    )
+
+
+def guest_spec(appliance: Appliance, instance_type: InstanceType) -> sim.GuestSpec:
+    return sim.GuestSpec(
+        vcpus=instance_type.vcpus,
+        memory_mib=instance_type.memory_mib,
+        disk_gib=instance_type.disk_gib,
+        os_family=appliance.os_family,
+        os_name=f"{appliance.os_name} {appliance.os_version}".strip(),
+        kernel=appliance.kernel or ("nt" if appliance.os_family == "windows" else "linux"),
+        pv_aware=appliance.pv_aware,
+        open_source_kernel=appliance.open_source_kernel,
+        arch=appliance.architecture,
+    )
+
+
+def mode_check(host: Host, appliance: Appliance, instance_type: InstanceType, mode: str) -> tuple[bool, tuple[str, ...]]:
+    """Can this host run this appliance in this mode? Reasons in words when not."""
+    if mode not in (appliance.supported_modes or []):
+        return False, (f"{appliance.name} is not built for {mode.replace('_', '-')} mode",)
+    result = sim.check_compatibility(host_spec(host), guest_spec(appliance, instance_type), mode)
+    return bool(result.ok), tuple(result.reasons)
+
+
+def mode_choose(host: Host, appliance: Appliance, instance_type: InstanceType,
+                requested: str | None = None) -> tuple[str | None, tuple[str, ...]]:
+    """Best mode both sides support (fastest first), or None with every refusal's reason."""
+    candidates = [requested] if requested else sorted(
+        appliance.supported_modes or [], key=lambda m: MODE_PREFERENCE.index(m) if m in MODE_PREFERENCE else 99
+    )
+    reasons: list[str] = []
+    for mode in candidates:
+        ok, why = mode_check(host, appliance, instance_type, mode)
+        if ok:
+            return mode, ()
+        reasons.extend(why)
+    return None, tuple(reasons)
+
+
+def image_copy_plan(host: Host, appliance: Appliance, cached: bool) -> Stage:
+    plan = sim.plan_image_copy(appliance.image_size_mib, host_spec(host), cached)
+    return Stage(f"image_{plan.method}", float(plan.duration_s), tuple(plan.console))
+
+
+def mac_for(instance: Instance) -> str:
+    digest = hashlib.sha1(instance.public_id.encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def boot_plan(instance: Instance, *, password: str | None, seed: int = 0) -> dict:
+    """The simulator's boot plan for this instance as JSON-able data (stored on the instance)."""
+    rules = tuple(
+        sim.AccessRule(protocol=r.protocol, from_port=r.from_port, to_port=r.to_port, cidr=r.cidr)
+        for g in instance.security_groups.all()
+        for r in g.rules.all()
+    )
+    network = instance.host.network_cidr
+    gateway = network.rsplit(".", 1)[0] + ".1" if network.count(".") == 3 else ""
+    config = sim.BootConfig(
+        hostname=instance.hostname,
+        mac=instance.mac_address,
+        ip=instance.private_ip,
+        netmask="255.255.255.0",
+        gateway=gateway,
+        dns=(gateway,) if gateway else (),
+        access_rules=rules,
+        ssh_public_key=instance.key_pair.public_key if instance.key_pair_id else None,
+        password=password,
+        user_data=instance.user_data,
+    )
+    plan = sim.plan_boot(
+        host_spec(instance.host), guest_spec(instance.appliance, instance.instance_type),
+        instance.virt_mode, config, seed=seed,
+    )
+    return {
+        "stages": [{"name": s.name, "duration_s": float(s.duration_s), "console": list(s.console)} for s in plan.stages],
+        "total_s": float(plan.total_s),
+        "applied": _jsonable(plan.applied),
+    }
+
+
+def shutdown_duration(instance: Instance) -> float:
+    return SHUTDOWN_S["container" if instance.virt_mode == "container" else "default"]
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "__dict__"):
+        return _jsonable(vars(value))
+    return str(value)

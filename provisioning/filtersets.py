@@ -1,0 +1,45 @@
+"""django-filter filtersets: one per list, shared by the web pages and the REST API."""
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q
+
+from .choices import Architecture, InstanceState, OsFamily, VirtMode
+from .models import Appliance, Instance
+
+
+class ApplianceFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    os_family = django_filters.ChoiceFilter(choices=OsFamily.choices, label="OS")
+    category = django_filters.CharFilter(field_name="category", lookup_expr="iexact", label="Stack / category")
+    architecture = django_filters.ChoiceFilter(choices=Architecture.choices)
+    virt_mode = django_filters.ChoiceFilter(choices=VirtMode.choices, method="filter_mode",
+                                            label="Virtualization mode")
+
+    class Meta:
+        model = Appliance
+        fields = ["q", "os_family", "category", "architecture", "virt_mode"]
+
+    def search(self, qs, name, value):
+        for word in value.split():
+            qs = qs.filter(
+                Q(name__icontains=word) | Q(os_name__icontains=word) | Q(stack__icontains=word)
+                | Q(vendor__icontains=word) | Q(description__icontains=word) | Q(category__icontains=word)
+                | Q(os_version__icontains=word) | Q(slug__icontains=word)
+            )
+        return qs
+
+    def filter_mode(self, qs, name, value):
+        return qs.filter(modes_csv__contains=f",{value},")
+
+
+class InstanceFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=InstanceState.choices)
+    q = django_filters.CharFilter(method="search", label="Search")
+
+    class Meta:
+        model = Instance
+        fields = ["state", "q"]
+
+    def search(self, qs, name, value):
+        return qs.filter(Q(public_id__icontains=value) | Q(name__icontains=value) | Q(private_ip__icontains=value))

@@ -1,0 +1,31 @@
+"""The event log: one writer, used by every transition and decision."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Event, Host, Instance
+
+
+def event_record(
+    *,
+    action: str,
+    message: str,
+    instance: Instance | None = None,
+    host: Host | None = None,
+    owner: Any = None,
+    actor: str = "system",
+    level: str = "info",
+    data: dict | None = None,
+) -> Event:
+    if owner is None and instance is not None:
+        owner = instance.owner
+    if host is None and instance is not None and instance.host_id:
+        host = instance.host
+    return Event.objects.create(
+        owner=owner, instance=instance, host=host, actor=actor, action=action,
+        message=message, level=level, data=data or {},
+    )
+
+
+def actor_name(user: Any) -> str:
+    return getattr(user, "username", None) or "system"

@@ -1,0 +1,313 @@
+"""Instance requests and user actions: the rules every surface (web, REST, EC2) shares.
+
+A request is validated as a whole first (every bad field named at once). Then one transaction
+locks the caller's quota row, records the reservation and its instances, places each one and
+claims its capacity atomically, and only on commit dispatches the Celery pipeline. If fewer than
+`min_count` fit, the transaction rolls back: nothing is left behind, and the refusal (with the
+per-filter explanation) is written to the event log.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from .. import driver
+from ..choices import InstanceState, TaskState, VirtMode
+from ..exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaExceeded
+from ..lifecycle import transition_check
+from ..models import Appliance, Host, Instance, InstanceType, KeyPair, PlacementGroup, Reservation
+from ..placement import PlacementRequest, candidates, explain
+from .claims import claim_try
+from .events import actor_name, event_record
+from .keypairs import keypair_get
+from .pipeline import step_schedule
+from .quotas import quota_shortfall_message, quota_usage
+from .security_groups import RuleSpec, security_group_create, security_group_default, security_groups_resolve
+
+MAX_COUNT = 100
+NAME_RE = re.compile(r"^[\w .\-]{0,128}$")
+
+
+@dataclass
+class LaunchSpec:
+    """A validated request: resolved objects, ready to place."""
+
+    appliance: Appliance
+    instance_type: InstanceType
+    name: str = ""
+    key_pair: KeyPair | None = None
+    security_group_refs: list[str] = field(default_factory=list)
+    new_rules: list[RuleSpec] | None = None
+    user_data: str = ""
+    min_count: int = 1
+    max_count: int = 1
+    availability_zone: str = ""
+    virt_mode: str = ""
+    placement_group: PlacementGroup | None = None
+
+
+def appliance_resolve(ref: str) -> Appliance | None:
+    ref = str(ref or "").strip()
+    if not ref:
+        return None
+    qs = Appliance.objects.filter(is_public=True)
+    return qs.filter(public_id=ref).first() or qs.filter(slug=ref).first()
+
+
+def _fmt_size(vcpus: int, memory_mib: int, disk_gib: int) -> str:
+    return f"{vcpus} vCPU / {memory_mib / 1024:g} GiB memory / {disk_gib} GiB disk"
+
+
+def launch_validate(
+    *,
+    user,
+    appliance: str | Appliance,
+    instance_type: str | InstanceType,
+    name: str = "",
+    key_name: str = "",
+    security_groups: Iterable[str] = (),
+    new_rules: list[RuleSpec] | None = None,
+    user_data: str = "",
+    min_count: int = 1,
+    max_count: int = 1,
+    availability_zone: str = "",
+    virt_mode: str = "",
+    placement_group: str = "",
+) -> LaunchSpec:
+    """Check every field; raise one InvalidRequest naming each bad field and what to fix."""
+    errors: dict[str, list[str]] = {}
+
+    def bad(fieldname: str, msg: str) -> None:
+        errors.setdefault(fieldname, []).append(msg)
+
+    app = appliance if isinstance(appliance, Appliance) else appliance_resolve(appliance)
+    if app is None:
+        bad("appliance", f"No appliance '{appliance}'. Give an ami- id or slug from the marketplace "
+                         "(GET /api/v1/appliances/)." if appliance else "Choose an appliance.")
+    itype = instance_type if isinstance(instance_type, InstanceType) else \
+        InstanceType.objects.filter(name=str(instance_type or "").strip()).first()
+    if itype is None:
+        names = ", ".join(InstanceType.objects.values_list("name", flat=True)[:20])
+        bad("instance_type", f"No instance type '{instance_type}'. Choose one of: {names}."
+            if instance_type else "Choose an instance type.")
+    if app and itype:
+        short = []
+        if itype.vcpus < app.min_vcpus:
+            short.append(f"{app.min_vcpus} vCPU")
+        if itype.memory_mib < app.min_memory_mib:
+            short.append(f"{app.min_memory_mib / 1024:g} GiB memory")
+        if itype.disk_gib < app.min_disk_gib:
+            short.append(f"{app.min_disk_gib} GiB disk")
+        if short:
+            bad("instance_type",
+                f"{itype.name} ({_fmt_size(itype.vcpus, itype.memory_mib, itype.disk_gib)}) is below what "
+                f"{app.name} needs: at least {', '.join(short)}. Pick a larger type.")
+    name = (name or "").strip()
+    if not NAME_RE.match(name):
+        bad("name", "Use at most 128 letters, digits, spaces, dots, dashes and underscores.")
+    data_bytes = len((user_data or "").encode("utf-8"))
+    limit = settings.SKYPORT_USER_DATA_MAX_BYTES
+    if data_bytes > limit:
+        bad("user_data", f"User data is {data_bytes} bytes; the limit is {limit // 1024} KiB ({limit} bytes).")
+    kp = None
+    if key_name:
+        try:
+            kp = keypair_get(user=user, ref=key_name)
+        except NotFound:
+            bad("key_name", f"Key pair '{key_name}' does not exist in your account; create or import it first.")
+    sg_refs = [str(s).strip() for s in (security_groups or []) if str(s).strip()]
+    for ref in sg_refs:
+        if ref != "default" and not user.security_groups.filter(name=ref).exists() and \
+                not user.security_groups.filter(public_id=ref).exists():
+            bad("security_groups", f"Security group '{ref}' does not exist in your account.")
+    try:
+        min_count, max_count = int(min_count), int(max_count)
+    except (TypeError, ValueError):
+        bad("min_count", "min_count and max_count must be whole numbers.")
+        min_count = max_count = 1
+    if min_count < 1:
+        bad("min_count", "min_count must be at least 1.")
+    if max_count < min_count:
+        bad("max_count", f"max_count ({max_count}) must be at least min_count ({min_count}).")
+    if max_count > MAX_COUNT:
+        bad("max_count", f"At most {MAX_COUNT} instances per request.")
+    if virt_mode:
+        if virt_mode not in VirtMode.values:
+            bad("virt_mode", f"Unknown virtualization mode '{virt_mode}'; use one of {', '.join(VirtMode.values)}.")
+        elif app and virt_mode not in (app.supported_modes or []):
+            bad("virt_mode", f"{app.name} cannot run in {virt_mode} mode; it supports "
+                             f"{', '.join(app.supported_modes)}.")
+    if availability_zone and not Host.objects.filter(availability_zone=availability_zone).exists():
+        zones = ", ".join(sorted(set(Host.objects.values_list("availability_zone", flat=True))))
+        bad("availability_zone", f"No availability zone '{availability_zone}'. Choose one of: {zones}.")
+    group = None
+    if placement_group:
+        group = PlacementGroup.objects.filter(owner=user, name=placement_group).first() or \
+            PlacementGroup.objects.filter(owner=user, public_id=placement_group).first()
+        if group is None:
+            bad("placement_group", f"Placement group '{placement_group}' does not exist in your account.")
+    if errors:
+        raise InvalidRequest(errors)
+    return LaunchSpec(
+        appliance=app, instance_type=itype, name=name, key_pair=kp, security_group_refs=sg_refs,
+        new_rules=new_rules, user_data=user_data or "", min_count=min_count, max_count=max_count,
+        availability_zone=availability_zone or "", virt_mode=virt_mode or "", placement_group=group,
+    )
+
+
+def _allocate_ip(host: Host) -> str | None:
+    """Lowest free address in the host's pool (.1-.3 are gateway, DNS and reserved, as in a VPC)."""
+    network = ipaddress.IPv4Network(host.network_cidr, strict=False)
+    used = set(
+        Instance.objects.filter(host=host, private_ip__isnull=False)
+        .exclude(state__in=[InstanceState.TERMINATED, InstanceState.ERROR])
+        .values_list("private_ip", flat=True)
+    )
+    for offset, addr in enumerate(network.hosts()):
+        if offset < 3:
+            continue
+        if str(addr) not in used:
+            return str(addr)
+    return None
+
+
+def _place(inst: Instance, req: PlacementRequest) -> bool:
+    """Claim capacity on the best host that still has it; False if none does."""
+    for option in candidates(req):
+        claim = claim_try(host_id=option.host.pk, instance=inst)
+        if claim is None:
+            continue  # another request took the room first: try the next host
+        ip = _allocate_ip(option.host)
+        if ip is None:
+            from .claims import claim_release
+
+            claim_release(instance=inst)
+            continue
+        inst.host = option.host
+        inst.virt_mode = option.virt_mode
+        inst.availability_zone = option.host.availability_zone
+        inst.private_ip = ip
+        inst.hostname = slugify(inst.name)[:63] if inst.name else "ip-" + ip.replace(".", "-")
+        inst.mac_address = driver.mac_for(inst)
+        return True
+    return False
+
+
+def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> Reservation:
+    """Record, quota-check, place and claim in one transaction; dispatch the pipeline on commit."""
+    actor = actor or actor_name(user)
+    it = spec.instance_type
+    req = PlacementRequest(
+        appliance=spec.appliance, instance_type=it, availability_zone=spec.availability_zone,
+        virt_mode=spec.virt_mode, placement_group=spec.placement_group,
+    )
+    try:
+        with transaction.atomic():
+            usage = quota_usage(user=user, lock=True)
+            allowed = usage.fits(vcpus=it.vcpus, memory_mib=it.memory_mib)
+            if allowed < spec.min_count:
+                raise QuotaExceeded({"quota": quota_shortfall_message(
+                    usage, count=spec.min_count, vcpus=it.vcpus, memory_mib=it.memory_mib)})
+            groups = security_groups_resolve(user=user, refs=spec.security_group_refs)
+            if spec.new_rules is not None:
+                stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
+                groups.append(security_group_create(
+                    user=user, name=f"launch-wizard-{stamp}", description="created with a launch request",
+                    rules=spec.new_rules))
+            if not groups:
+                groups = [security_group_default(user=user)]
+            reservation = Reservation.objects.create(owner=user, min_count=spec.min_count, max_count=spec.max_count)
+            placed: list[Instance] = []
+            for index in range(min(spec.max_count, allowed)):
+                name = spec.name if spec.max_count == 1 or not spec.name else f"{spec.name}-{index + 1}"
+                inst = Instance.objects.create(
+                    owner=user, reservation=reservation, name=name, appliance=spec.appliance, instance_type=it,
+                    key_pair=spec.key_pair, key_name=spec.key_pair.name if spec.key_pair else "",
+                    placement_group=spec.placement_group, user_data=spec.user_data,
+                    state=InstanceState.PENDING, task=TaskState.SCHEDULING,
+                    login_user=spec.appliance.default_user,
+                )
+                if not _place(inst, req):
+                    inst.delete()
+                    break
+                inst.security_groups.set(groups)
+                event_record(action="instance.request", instance=inst, actor=actor,
+                             message=f"Requested {spec.appliance.name} as {it.name}")
+                event_record(action="instance.scheduled", instance=inst,
+                             message=f"Placed on {inst.host.name} ({inst.availability_zone}) in "
+                                     f"{inst.virt_mode.replace('_', '-')} mode; capacity claimed")
+                step_schedule(inst, "copy_image")
+                inst.save()
+                placed.append(inst)
+            if len(placed) < spec.min_count:
+                why = explain(req)
+                if placed:
+                    why["message"] = (f"Only {len(placed)} of the minimum {spec.min_count} instances fit. "
+                                      + why["message"])
+                raise InsufficientCapacity(why["message"], explanation=why)
+    except InsufficientCapacity as exc:
+        event_record(action="request.refused", owner=user, actor=actor, level="error", message=exc.message,
+                     data={"explanation": exc.explanation, "appliance": spec.appliance.public_id,
+                           "instance_type": it.name})
+        raise
+    return reservation
+
+
+def instance_request_create(*, user, **fields) -> Reservation:
+    """Validate and launch in one call (the shape the REST and EC2 surfaces use)."""
+    spec = launch_validate(user=user, **fields)
+    return reservation_create(user=user, spec=spec)
+
+
+# --------------------------------------------------------------------------- actions
+def instance_action(*, user, instance: Instance, action: str, actor: str | None = None) -> Instance:
+    """stop / start / reboot / terminate: check the lifecycle, record, dispatch the pipeline."""
+    with transaction.atomic():
+        inst = Instance.objects.select_for_update().select_related("host", "appliance").get(pk=instance.pk)
+        if inst.owner_id != user.pk and not user.is_staff:
+            raise NotFound(f"Instance {instance.public_id} does not exist.")
+        t = transition_check(inst, action)
+        inst.state = t.to_state
+        inst.task = t.task
+        inst.state_reason = ""
+        step_schedule(inst, t.step)
+        inst.save()
+        event_record(action=f"instance.{action}", instance=inst, actor=actor or actor_name(user),
+                     message=f"{action.capitalize()} requested")
+    return inst
+
+
+def instance_credentials(*, user, instance: Instance) -> dict:
+    """Login details. A generated password is returned exactly once, then forgotten."""
+    with transaction.atomic():
+        inst = Instance.objects.select_for_update().select_related("appliance").get(pk=instance.pk)
+        if inst.owner_id != user.pk:
+            raise NotFound(f"Instance {instance.public_id} does not exist.")
+        out = {
+            "username": inst.login_user,
+            "host": inst.private_ip,
+            "key_name": inst.key_name or None,
+            "password": None,
+            "password_already_shown": inst.credentials_shown_at is not None,
+        }
+        if inst.appliance.os_family == "windows":
+            out["connect"] = f"Remote Desktop to {inst.private_ip}:3389 as {inst.login_user}"
+        elif inst.key_name:
+            out["connect"] = f"ssh -i {inst.key_name}.pem {inst.login_user}@{inst.private_ip}"
+        else:
+            out["connect"] = f"ssh {inst.login_user}@{inst.private_ip}"
+        if inst.state == InstanceState.RUNNING and inst.initial_password and inst.credentials_shown_at is None:
+            out["password"] = inst.initial_password
+            inst.initial_password = ""
+            inst.credentials_shown_at = timezone.now()
+            inst.save(update_fields=["initial_password", "credentials_shown_at", "updated_at"])
+            event_record(action="instance.credentials", instance=inst, actor=actor_name(user),
+                         message="Login password shown (once)")
+        return out

@@ -1,0 +1,119 @@
+"""Key pairs: generate (private key returned once, never stored) or import a public key."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from django.db import IntegrityError, transaction
+
+from ..exceptions import InvalidRequest, NotFound
+from ..models import KeyPair
+from .events import actor_name, event_record
+
+NAME_RE = re.compile(r"^[A-Za-z0-9 ._\-@+=,:/]{1,255}$")
+KEY_TYPES = ("ed25519", "rsa")
+
+
+@dataclass(frozen=True)
+class CreatedKeyPair:
+    key_pair: KeyPair
+    private_key_pem: str  # shown to the user exactly once
+
+
+def _fingerprint(public_openssh: str) -> str:
+    blob = base64.b64decode(public_openssh.split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"
+
+
+def _validate_name(user, name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidRequest({"name": "Give the key pair a name."})
+    if not NAME_RE.match(name):
+        raise InvalidRequest({"name": "Use up to 255 letters, digits, spaces and ._-@+=,:/ characters."})
+    if KeyPair.objects.filter(owner=user, name=name).exists():
+        raise InvalidRequest({"name": f"You already have a key pair named '{name}'; choose another name."})
+    return name
+
+
+def keypair_create(*, user, name: str, key_type: str = "ed25519") -> CreatedKeyPair:
+    name = _validate_name(user, name)
+    if key_type not in KEY_TYPES:
+        raise InvalidRequest({"key_type": f"Choose one of: {', '.join(KEY_TYPES)}."})
+    private = ed25519.Ed25519PrivateKey.generate() if key_type == "ed25519" else rsa.generate_private_key(
+        public_exponent=65537, key_size=2048
+    )
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    public = private.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+    with transaction.atomic():
+        try:
+            kp = KeyPair.objects.create(
+                owner=user, name=name, key_type=key_type, public_key=public, fingerprint=_fingerprint(public)
+            )
+        except IntegrityError as exc:
+            raise InvalidRequest({"name": f"You already have a key pair named '{name}'."}) from exc
+        event_record(action="keypair.create", message=f"Key pair {name} created", owner=user, actor=actor_name(user))
+    return CreatedKeyPair(kp, private_pem)
+
+
+def parse_public_key(public_key: str) -> tuple[str, str]:
+    """Return (normalised OpenSSH public key, key type) or raise InvalidRequest naming the field."""
+    text = (public_key or "").strip()
+    if not text:
+        raise InvalidRequest({"public_key": "Paste an OpenSSH public key (ssh-ed25519 AAAA... or ssh-rsa AAAA...)."})
+    try:
+        loaded = serialization.load_ssh_public_key(text.encode())
+    except (ValueError, TypeError, IndexError) as exc:
+        raise InvalidRequest(
+            {"public_key": "This is not a valid OpenSSH public key; expected 'ssh-ed25519 AAAA...' or 'ssh-rsa AAAA...'."}
+        ) from exc
+    if isinstance(loaded, rsa.RSAPublicKey):
+        if loaded.key_size < 2048:
+            raise InvalidRequest({"public_key": f"RSA keys must be at least 2048 bits; this one has {loaded.key_size}."})
+        kind = "rsa"
+    elif isinstance(loaded, ed25519.Ed25519PublicKey):
+        kind = "ed25519"
+    else:
+        raise InvalidRequest({"public_key": "Only ssh-ed25519 and ssh-rsa keys are supported."})
+    normalised = loaded.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    comment = text.split()[2] if len(text.split()) > 2 else ""
+    return (f"{normalised} {comment}".strip(), kind)
+
+
+def keypair_import(*, user, name: str, public_key: str) -> KeyPair:
+    name = _validate_name(user, name)
+    normalised, kind = parse_public_key(public_key)
+    with transaction.atomic():
+        try:
+            kp = KeyPair.objects.create(
+                owner=user, name=name, key_type=kind, public_key=normalised, fingerprint=_fingerprint(normalised)
+            )
+        except IntegrityError as exc:
+            raise InvalidRequest({"name": f"You already have a key pair named '{name}'."}) from exc
+        event_record(action="keypair.import", message=f"Key pair {name} imported", owner=user, actor=actor_name(user))
+    return kp
+
+
+def keypair_get(*, user, ref: str) -> KeyPair:
+    """By name or key- id, only the caller's own."""
+    qs = KeyPair.objects.filter(owner=user)
+    kp = qs.filter(public_id=ref).first() or qs.filter(name=ref).first()
+    if kp is None:
+        raise NotFound(f"Key pair '{ref}' does not exist.")
+    return kp
+
+
+def keypair_delete(*, user, ref: str) -> None:
+    kp = keypair_get(user=user, ref=ref)
+    with transaction.atomic():
+        kp.delete()
+        event_record(action="keypair.delete", message=f"Key pair {kp.name} deleted", owner=user, actor=actor_name(user))

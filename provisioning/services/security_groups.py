@@ -1,0 +1,110 @@
+"""Security groups: named sets of ingress rules applied on the guest's vSwitch port."""
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from ..exceptions import InvalidRequest, NotFound
+from ..models import SecurityGroup, SecurityGroupRule
+from .events import actor_name, event_record
+
+PROTOCOLS = ("tcp", "udp", "icmp", "-1")
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    protocol: str
+    from_port: int
+    to_port: int
+    cidr: str
+    description: str = ""
+
+
+def rule_parse(raw: dict, *, field: str = "rules", index: int = 0) -> RuleSpec:
+    """Validate one ingress rule given as a dict (from a form, JSON or EC2 IpPermissions)."""
+    where = f"{field}[{index}]"
+    protocol = str(raw.get("protocol", "tcp")).lower().strip()
+    if protocol in ("all", "any"):
+        protocol = "-1"
+    if protocol not in PROTOCOLS:
+        raise InvalidRequest({field: f"{where}: protocol must be tcp, udp, icmp or -1 (all), not '{protocol}'."})
+    cidr = str(raw.get("cidr", "0.0.0.0/0")).strip()
+    try:
+        cidr = str(ipaddress.IPv4Network(cidr, strict=False))
+    except ValueError as exc:
+        raise InvalidRequest({field: f"{where}: '{cidr}' is not an IPv4 CIDR such as 203.0.113.0/24."}) from exc
+    if protocol in ("icmp", "-1"):
+        return RuleSpec(protocol, -1, -1, cidr, str(raw.get("description", ""))[:255])
+    try:
+        from_port = int(raw.get("from_port", raw.get("port", 22)))
+        to_port = int(raw.get("to_port", from_port))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest({field: f"{where}: ports must be whole numbers between 0 and 65535."}) from exc
+    if not (0 <= from_port <= 65535 and 0 <= to_port <= 65535):
+        raise InvalidRequest({field: f"{where}: ports must be between 0 and 65535."})
+    if from_port > to_port:
+        raise InvalidRequest({field: f"{where}: from_port {from_port} is above to_port {to_port}."})
+    return RuleSpec(protocol, from_port, to_port, cidr, str(raw.get("description", ""))[:255])
+
+
+def security_group_create(*, user, name: str, description: str = "", rules: Iterable[RuleSpec] = ()) -> SecurityGroup:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidRequest({"name": "Give the security group a name."})
+    if len(name) > 255:
+        raise InvalidRequest({"name": "Security group names are at most 255 characters."})
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                group = SecurityGroup.objects.create(owner=user, name=name, description=description[:255])
+        except IntegrityError as exc:
+            raise InvalidRequest({"security_groups": f"You already have a security group named '{name}'."}) from exc
+        SecurityGroupRule.objects.bulk_create(
+            SecurityGroupRule(group=group, protocol=r.protocol, from_port=r.from_port, to_port=r.to_port,
+                              cidr=r.cidr, description=r.description)
+            for r in rules
+        )
+        event_record(action="security_group.create", message=f"Security group {name} created",
+                     owner=user, actor=actor_name(user))
+    return group
+
+
+def security_group_default(*, user) -> SecurityGroup:
+    """Each user's `default` group: SSH (22) and RDP (3389) from anywhere, like a launch wizard's."""
+    group = SecurityGroup.objects.filter(owner=user, name="default").first()
+    if group is not None:
+        return group
+    return security_group_create(
+        user=user, name="default", description="default group: SSH and RDP from anywhere",
+        rules=[RuleSpec("tcp", 22, 22, "0.0.0.0/0", "SSH"), RuleSpec("tcp", 3389, 3389, "0.0.0.0/0", "RDP")],
+    )
+
+
+def security_groups_resolve(*, user, refs: Iterable[str], field: str = "security_groups") -> list[SecurityGroup]:
+    """Names or sg- ids of the caller's own groups; an unknown one is a 400 naming it."""
+    groups: list[SecurityGroup] = []
+    for ref in refs:
+        ref = str(ref).strip()
+        if not ref:
+            continue
+        qs = SecurityGroup.objects.filter(owner=user)
+        group = qs.filter(public_id=ref).first() or qs.filter(name=ref).first()
+        if group is None:
+            if ref == "default":
+                group = security_group_default(user=user)
+            else:
+                raise InvalidRequest({field: f"Security group '{ref}' does not exist in your account."})
+        if group not in groups:
+            groups.append(group)
+    return groups
+
+
+def security_group_get(*, user, ref: str) -> SecurityGroup:
+    qs = SecurityGroup.objects.filter(owner=user)
+    group = qs.filter(public_id=ref).first() or qs.filter(name=ref).first()
+    if group is None:
+        raise NotFound(f"Security group '{ref}' does not exist.")
+    return group

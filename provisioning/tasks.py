@@ -1,0 +1,12 @@
+"""Celery tasks: thin, idempotent, one step each. All logic lives in services."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import pipeline
+
+
+@shared_task(name="provisioning.advance", acks_late=True, ignore_result=True)
+def advance(instance_id: int, seq: int) -> str:
+    """Run pipeline step number `seq` of an instance; a duplicate delivery is a no-op."""
+    return pipeline.pipeline_advance(instance_id=instance_id, seq=seq)
