@@ -27,6 +27,8 @@ $(STAMP): requirements.txt
 	@if [ -z "$(PYTHON)" ]; then echo "skyport: Python >= 3.11 is required (python3.11 or newer on PATH)." >&2; exit 1; fi
 	@if [ ! -x $(PY) ]; then echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); fi
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@# The repo root on the venv's sys.path: `.venv/bin/pytest` can then import the -p plugins in tests/.
+	@echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/skyport-root.pth"
 	@touch $(STAMP)
 
 venv: $(STAMP)

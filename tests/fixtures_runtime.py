@@ -34,7 +34,15 @@ os.environ.setdefault("SKYPORT_SIM_SPEED", "0")
 TEST_QUEUE = f"skyport-test-{uuid.uuid4().hex[:12]}"
 os.environ["SKYPORT_CELERY_QUEUE"] = TEST_QUEUE  # never consume a developer's real queue
 
-from portal import runtime  # noqa: E402 - stdlib + redis only, no Django
+# Set Django up now, with the environment above, so that plugins loaded after this one
+# (-p tests.fixtures_domain) may import models at module level. pytest-django's own setup later
+# finds Django ready and goes on as usual (DJANGO_SETTINGS_MODULE: the same as pyproject's).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+import django  # noqa: E402
+
+django.setup()
+
+from portal import runtime  # noqa: E402 - stdlib + redis only
 
 BASE_DIR = runtime.BASE_DIR
 CHROMIUM_FLAGS = [
