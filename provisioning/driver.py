@@ -52,7 +52,9 @@ def guest_spec(appliance: Appliance, instance_type: InstanceType) -> sim.GuestSp
     )
 
 
-def mode_check(host: Host, appliance: Appliance, instance_type: InstanceType, mode: str) -> tuple[bool, tuple[str, ...]]:
+def mode_check(
+    host: Host, appliance: Appliance, instance_type: InstanceType, mode: str
+) -> tuple[bool, tuple[str, ...]]:
     """Can this host run this appliance in this mode? Reasons in words when not."""
     if mode not in (appliance.supported_modes or []):
         return False, (f"{appliance.name} is not built for {mode.replace('_', '-')} mode",)
@@ -111,7 +113,9 @@ def boot_plan(instance: Instance, *, password: str | None, seed: int = 0) -> dic
         instance.virt_mode, config, seed=seed,
     )
     return {
-        "stages": [{"name": s.name, "duration_s": float(s.duration_s), "console": list(s.console)} for s in plan.stages],
+        "stages": [
+            {"name": s.name, "duration_s": float(s.duration_s), "console": list(s.console)} for s in plan.stages
+        ],
         "total_s": float(plan.total_s),
         "applied": _jsonable(plan.applied),
     }

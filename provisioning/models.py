@@ -204,22 +204,23 @@ class Host(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        self.compute_limits()
+        super().save(*args, **kwargs)
+
     @property
     def pcpus(self) -> int:
         return self.sockets * self.cores_per_socket * self.threads_per_core
 
     def compute_limits(self) -> None:
         self.vcpus_limit = math.floor(self.pcpus * self.cpu_allocation_ratio)
-        self.memory_mib_limit = max(0, math.floor((self.memory_mib - self.reserved_memory_mib) * self.ram_allocation_ratio))
+        usable = self.memory_mib - self.reserved_memory_mib
+        self.memory_mib_limit = max(0, math.floor(usable * self.ram_allocation_ratio))
         self.disk_gib_limit = math.floor(self.disk_gib * self.disk_allocation_ratio)
         features = set(self.cpu_features or [])
         self.is_64bit = "lm" in features
         self.has_hw_virt = bool(features & {"vmx", "svm"})
         self.modes_csv = "," + ",".join(self.supported_modes or []) + ","
-
-    def save(self, *args, **kwargs):
-        self.compute_limits()
-        super().save(*args, **kwargs)
 
     @property
     def state_colour(self) -> str:
@@ -456,3 +457,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "scope", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

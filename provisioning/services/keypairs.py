@@ -69,16 +69,17 @@ def parse_public_key(public_key: str) -> tuple[str, str]:
     """Return (normalised OpenSSH public key, key type) or raise InvalidRequest naming the field."""
     text = (public_key or "").strip()
     if not text:
-        raise InvalidRequest({"public_key": "Paste an OpenSSH public key (ssh-ed25519 AAAA... or ssh-rsa AAAA...)."})
+        raise InvalidRequest({"public_key": "Paste an OpenSSH public key (ssh-ed25519 AAAA… or ssh-rsa AAAA…)."})
     try:
         loaded = serialization.load_ssh_public_key(text.encode())
     except (ValueError, TypeError, IndexError) as exc:
         raise InvalidRequest(
-            {"public_key": "This is not a valid OpenSSH public key; expected 'ssh-ed25519 AAAA...' or 'ssh-rsa AAAA...'."}
+            {"public_key": "This is not a valid OpenSSH public key; expected 'ssh-ed25519 AAAA…' or 'ssh-rsa AAAA…'."}
         ) from exc
     if isinstance(loaded, rsa.RSAPublicKey):
         if loaded.key_size < 2048:
-            raise InvalidRequest({"public_key": f"RSA keys must be at least 2048 bits; this one has {loaded.key_size}."})
+            msg = f"RSA keys must be at least 2048 bits; this one has {loaded.key_size}."
+            raise InvalidRequest({"public_key": msg})
         kind = "rsa"
     elif isinstance(loaded, ed25519.Ed25519PublicKey):
         kind = "ed25519"
