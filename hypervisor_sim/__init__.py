@@ -1,0 +1,79 @@
+"""Skyport's simulated hypervisor: a pure, deterministic model of virtualization.
+
+Hosts and guests (spec), CPU modes and their costs (cpu), memory virtualization (memory), devices
+and the virtual switch (io), image copy/clone (images), boot plans (boot), pre-copy live migration
+(migration) and evacuation planning (evacuation). Standard library and numpy only: no Django, no
+wall clock, no global random state; every result is a function of the inputs and a seed.
+"""
+
+from .boot import BootConfig, BootPlan, BootStage, plan_boot
+from .cpu import (
+    Compatibility,
+    Contention,
+    IncompatibleMode,
+    check_compatibility,
+    relative_performance,
+    supported_modes,
+    vcpu_contention,
+)
+from .evacuation import EvacuationPlan, FreeCapacity, GuestMove, plan_evacuation
+from .images import ImageCopyPlan, plan_image_copy
+from .io import AccessRule, RuleDecision, VirtualSwitch, device_performance, share_bandwidth
+from .memory import GuestMemory, ReclamationPlan, page_walk_references, paging_cost, plan_reclamation
+from .migration import (
+    Fault,
+    MigrationConfig,
+    MigrationResult,
+    MigrationRun,
+    RoundRecord,
+    precopy_closed_form,
+    simulate_concurrent,
+    simulate_migration,
+    split_link,
+)
+from .spec import PROFILES, GuestSpec, HostSpec, VirtMode, WorkloadProfile, get_profile
+
+__all__ = [
+    "PROFILES",
+    "AccessRule",
+    "BootConfig",
+    "BootPlan",
+    "BootStage",
+    "Compatibility",
+    "Contention",
+    "EvacuationPlan",
+    "Fault",
+    "FreeCapacity",
+    "GuestMemory",
+    "GuestMove",
+    "GuestSpec",
+    "HostSpec",
+    "ImageCopyPlan",
+    "IncompatibleMode",
+    "MigrationConfig",
+    "MigrationResult",
+    "MigrationRun",
+    "ReclamationPlan",
+    "RoundRecord",
+    "RuleDecision",
+    "VirtMode",
+    "VirtualSwitch",
+    "WorkloadProfile",
+    "check_compatibility",
+    "device_performance",
+    "get_profile",
+    "page_walk_references",
+    "paging_cost",
+    "plan_boot",
+    "plan_evacuation",
+    "plan_image_copy",
+    "plan_reclamation",
+    "precopy_closed_form",
+    "relative_performance",
+    "share_bandwidth",
+    "simulate_concurrent",
+    "simulate_migration",
+    "split_link",
+    "supported_modes",
+    "vcpu_contention",
+]
