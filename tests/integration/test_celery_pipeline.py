@@ -1,0 +1,43 @@
+"""A real Celery worker on a real Redis broker drives requests from pending to running and back."""
+from __future__ import annotations
+
+import pytest
+
+from provisioning.models import Claim, Instance
+from provisioning.services import instances as svc
+from tests.fixtures_domain import ledger_problems
+from tests.fixtures_runtime import wait_for
+
+pytestmark = [pytest.mark.celery]
+
+
+def _state(pk: int) -> tuple[str, str]:
+    inst = Instance.objects.get(pk=pk)
+    return inst.state, inst.step
+
+
+def test_worker_takes_a_request_from_pending_to_running(celery_worker, catalog, user):
+    reservation = svc.instance_request_create(user=user, appliance="ubuntu-lamp", instance_type="t3.small",
+                                              min_count=2, max_count=2)
+    pks = list(reservation.instances.values_list("pk", flat=True))
+    assert {Instance.objects.get(pk=pk).state for pk in pks} == {"pending"}
+    wait_for(lambda: all(_state(pk) == ("running", "") for pk in pks), timeout=90,
+             message="instances never reached running")
+    for pk in pks:
+        inst = Instance.objects.get(pk=pk)
+        assert inst.launched_at is not None
+        assert f"Set hostname to {inst.hostname}" in inst.console_log
+        assert list(inst.events.filter(action="instance.running").values_list("action", flat=True)) == \
+            ["instance.running"]
+    assert ledger_problems() == []
+
+
+def test_worker_terminates_and_releases_capacity(celery_worker, catalog, user):
+    inst = svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.micro").instances.get()
+    wait_for(lambda: _state(inst.pk) == ("running", ""), timeout=90)
+    svc.instance_action(user=user, instance=inst, action="terminate")
+    wait_for(lambda: _state(inst.pk) == ("terminated", ""), timeout=90)
+    assert not Claim.objects.filter(instance=inst).exists()
+    inst.refresh_from_db()
+    assert inst.host.instances_used == 0
+    assert ledger_problems() == []
