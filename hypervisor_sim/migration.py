@@ -8,7 +8,8 @@ guest is paused, the rest is sent, and the destination resumes it (downtime = it
 default the migration is then abandoned (outcome "failed", guest stays on the source), or with
 `on_cap="force"` the engine stops and copies anyway, as Xen did, with a downtime over the limit.
 Auto-converge (QEMU) throttles the guest's vCPUs when a round dirties more than half of what it
-sent, on every second such round: 20 % first, +10 % per step, 99 % at most.
+sent, on every second such round: 20 % first, +10 % per step, 99 % at most; with it on, only the
+round cap applies (QEMU has no data cap: throttling is its remedy).
 
 Dirty-page models
 -----------------
@@ -437,11 +438,9 @@ class MigrationRun:
         cap = None
         if self._round >= cfg.max_rounds:
             cap = "round_cap"
-        elif self._sent_pages * cfg.page_mib >= cfg.max_total_factor * cfg.memory_mib and not (
-            cfg.auto_converge and self._throttle_pct < cfg.throttle_max_pct
-        ):
-            # With auto-converge on, the data cap waits until the throttle is at its maximum:
-            # throttling, not the cap, is then what ends a runaway pre-copy (as in QEMU).
+        elif not cfg.auto_converge and self._sent_pages * cfg.page_mib >= cfg.max_total_factor * cfg.memory_mib:
+            # With auto-converge on there is no data cap (as in QEMU): throttling is the remedy for
+            # a runaway pre-copy and the round cap remains the backstop.
             cap = "data_cap"
         if cap is None:
             return
