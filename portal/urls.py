@@ -1,8 +1,15 @@
-"""Top-level URL map: web pages, Django admin, REST API and its docs."""
+"""Top-level URL map: web pages, Django admin (+ staff console pages), REST API and its docs."""
 from django.contrib import admin
 from django.urls import include, path
 
+from . import console
+
 urlpatterns = [
+    path(
+        "admin/placement/dry-run/",
+        admin.site.admin_view(lambda request: console.placement_dry_run(request, admin.site)),
+        name="placement-dry-run",
+    ),
     path("admin/", admin.site.urls),
     path("api/", include("portal.api.urls")),
     path("", include("portal.web.urls")),

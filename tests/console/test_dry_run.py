@@ -1,0 +1,32 @@
+"""Staff dry-run placement in the admin console."""
+import pytest
+
+from provisioning.models import Claim, Host
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dry_run_shows_ranked_candidates_and_claims_nothing(client, catalog, staff_user):
+    client.force_login(staff_user)
+    r = client.get("/admin/placement/dry-run/", {"appliance": "windows-server-2003", "instance_type": "t3.small"})
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert "Would place on hv-" in body and 'id="candidates"' in body
+    assert "hardware_assisted" in body
+    assert Claim.objects.count() == 0
+
+
+def test_dry_run_explains_an_impossible_request(client, catalog, staff_user):
+    Host.objects.filter(availability_zone="sky-1b").update(state="maintenance")
+    client.force_login(staff_user)
+    r = client.get("/admin/placement/dry-run/", {"appliance": "ubuntu-22-04", "instance_type": "m5.4xlarge",
+                                                 "availability_zone": "sky-1b"})
+    body = r.content.decode()
+    assert "No host in sky-1b can take 16 vCPU / 64 GiB" in body
+    assert "in maintenance" in body
+
+
+def test_dry_run_needs_staff(client, catalog, user):
+    client.force_login(user)
+    r = client.get("/admin/placement/dry-run/")
+    assert r.status_code == 302 and "/admin/login/" in r["Location"]
