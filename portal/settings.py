@@ -190,3 +190,4 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-steps": {"task": "provisioning.reconcile", "schedule": 15.0},
 }
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "portal.api.exceptions.exception_handler"
