@@ -1,2 +1,34 @@
-"""REST API under /api/v1/, schema and Swagger UI."""
-urlpatterns: list = []
+"""REST API under /api/v1/, its OpenAPI 3 schema (/api/schema/) and Swagger UI (/api/docs/).
+
+URL names carry an `api-` prefix so they never collide with the web pages' (`instance-detail`).
+Swagger UI's assets come from drf-spectacular-sidecar through the portal's own static files.
+"""
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+
+class Router(DefaultRouter):
+    include_format_suffixes = False  # lookups such as "t3.micro" or "laptop.pem" are names, not formats
+
+
+router = Router()
+router.register("appliances", views.ApplianceViewSet, basename="api-appliance")
+router.register("instance-types", views.InstanceTypeViewSet, basename="api-instance-type")
+router.register("instances", views.InstanceViewSet, basename="api-instance")
+router.register("reservations", views.ReservationViewSet, basename="api-reservation")
+router.register("keypairs", views.KeyPairViewSet, basename="api-keypair")
+router.register("security-groups", views.SecurityGroupViewSet, basename="api-security-group")
+
+urlpatterns = [
+    path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("v1/quota/", views.QuotaView.as_view(), name="api-quota"),
+    path("v1/users/<str:username>/quota/", views.UserQuotaView.as_view(), name="api-user-quota"),
+    path("v1/placement/dry-run/", views.PlacementDryRunView.as_view(), name="api-placement-dry-run"),
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
