@@ -584,12 +584,14 @@ def simulate_concurrent(cfgs: list[MigrationConfig], link_mibps: float) -> list[
         active = sorted(remaining)
         alloc = dict(zip(active, share_bandwidth(link_mibps, [runs[i].cfg.bandwidth_mibps for i in active]),
                          strict=True))
-        dt = min(remaining[i] / alloc[i] for i in active)
+        first = min(active, key=lambda i: (remaining[i] / alloc[i], i))
+        dt = remaining[first] / alloc[first]
         now += dt
         for i in active:
             moved = alloc[i] * dt
             remaining[i] -= moved
             sent[i] += moved
+        remaining[first] = 0.0  # exactly done, whatever the float rounding
         for i in active:
             if remaining[i] <= eps * max(1.0, sent[i]):
                 duration = now - started[i]
