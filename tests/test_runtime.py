@@ -101,6 +101,22 @@ def test_ensure_redis_cli_prints_the_url_and_stops_its_server_on_ctrl_c(tmp_path
             proc.kill()
 
 
+def test_missing_redis_server_without_root_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", _dead_port_url())
+    monkeypatch.setattr(runtime, "_find_redis_server", lambda: None)
+    monkeypatch.setattr(runtime, "_is_root", lambda: False)
+    with pytest.raises(SystemExit) as exc:
+        runtime.ensure_redis(tmp_path)
+    assert "sudo apt-get install redis-server" in str(exc.value.code)
+
+
+def test_missing_chromium_without_root_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setattr(runtime, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(runtime, "_is_root", lambda: False)
+    assert runtime.check_browser() == 1
+    assert "sudo apt-get install chromium chromium-driver" in capsys.readouterr().err
+
+
 def test_check_browser_finds_chromium():
     """`make test` runs check-browser first, which installs Chromium as root or explains."""
     assert runtime.check_browser() == 0
@@ -266,3 +282,9 @@ def test_make_run_entry_point_serves_and_stops_everything(tmp_path, redis_url):
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def test_celery_beat_runs_on_the_test_settings(celery_beat):
+    assert celery_beat.alive()
+    assert "beat: Starting" in celery_beat.log_text()
+    assert celery_beat.env["SKYPORT_CELERY_QUEUE"] == TEST_QUEUE
