@@ -143,6 +143,17 @@ class MigrationConfig:
     def n_pages(self) -> int:
         return int(self.memory_mib * MIB // self.page_size)
 
+    def to_dict(self) -> dict:
+        """JSON-ready form (Celery passes configs between tasks as JSON)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MigrationConfig:
+        data = dict(data)
+        if data.get("fault") is not None:
+            data["fault"] = Fault(**data["fault"])
+        return cls(**data)
+
     @property
     def page_mib(self) -> float:
         return self.page_size / MIB
@@ -207,12 +218,8 @@ class MigrationResult:
             "fault_triggered": self.fault_triggered,
             "throttle_history": [list(t) for t in self.throttle_history],
             "rounds": [r.to_dict() for r in self.rounds],
-            "config": None if self.config is None else _config_dict(self.config),
+            "config": None if self.config is None else self.config.to_dict(),
         }
-
-
-def _config_dict(cfg: MigrationConfig) -> dict:
-    return asdict(cfg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,6 +339,22 @@ class MigrationRun:
         self._pending_cap: str | None = None
         # The closed form stops at the first round (round 0 included) whose volume fits.
         self._decide_next(cfg.bandwidth_mibps, first=True)
+
+    @classmethod
+    def replay(cls, cfg: MigrationConfig, steps: int | list[float | None]) -> MigrationRun:
+        """Rebuild a run after `steps` rounds (or one round per given bandwidth, None = config's).
+
+        The engine is deterministic, so a Celery task needs to persist only the config and the
+        bandwidths it used; replaying even a 64 GiB guest costs milliseconds. A redelivered task
+        therefore recomputes exactly the same round.
+        """
+        run = cls(cfg)
+        bandwidths = [None] * steps if isinstance(steps, int) else list(steps)
+        for bw in bandwidths:
+            if run.done:
+                raise ValueError(f"the migration finished after {len(run._rounds)} rounds; cannot replay more")
+            run.step(bw)
+        return run
 
     # -- public state ------------------------------------------------------------------------
     @property

@@ -217,3 +217,34 @@ def test_config_validation():
         args = dict(memory_mib=1024, bandwidth_mibps=100, dirty_rate_mibps=10) | bad
         with pytest.raises(ValueError):
             MigrationConfig(**args)
+
+
+# -- persistence between Celery tasks -----------------------------------------------------
+
+
+def test_config_round_trips_through_json():
+    import json
+
+    cfg = MigrationConfig(4096, 1250, 200, dirty_model="wws", seed=9, fault=Fault("link_failure", at_s=1.5))
+    assert MigrationConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_replay_rebuilds_the_same_state_so_a_redelivered_step_is_identical():
+    cfg = MigrationConfig(8192, 1250, 300, dirty_model="wws", seed=11)
+    full = simulate_migration(cfg)
+    for k in range(len(full.rounds)):
+        run = MigrationRun.replay(cfg, k)
+        assert run.step() == full.rounds[k]
+    assert MigrationRun.replay(cfg, len(full.rounds)).result() == full
+    with pytest.raises(ValueError, match="cannot replay more"):
+        MigrationRun.replay(cfg, len(full.rounds) + 1)
+
+
+def test_replay_with_per_round_bandwidths():
+    cfg = MigrationConfig(4096, 1250, 200, dirty_model="wws", seed=2)
+    run = MigrationRun(cfg)
+    used = [625.0, None]
+    for bw in used:
+        run.step(bw)
+    assert MigrationRun.replay(cfg, used).rounds == run.rounds
+    assert run.rounds[0].duration_s == pytest.approx(4096 / 625)
