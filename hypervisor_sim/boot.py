@@ -226,14 +226,19 @@ def _console(host: HostSpec, guest: GuestSpec, mode: VirtMode, cfg: BootConfig, 
     fam = guest.os_family
     out: dict[str, tuple[str, ...]] = {}
     cidr = f"{cfg.ip}/{cfg.prefixlen}"
+    # NT 5.x (Windows 2000/XP/2003) and 32-bit guests predate UEFI: BIOS + NTLDR, not Boot Manager.
+    legacy_nt = fam == "windows" and (guest.arch == "i386" or guest.kernel.startswith("nt-5"))
     if "firmware" in dur:
-        if fam == "windows":
+        if fam == "windows" and not legacy_nt:
             out["firmware"] = ("UEFI firmware (TianoCore EDK II)", f"{guest.memory_mib} MiB RAM, {guest.vcpus} vCPU",
                                'BdsDxe: loading Boot0001 "Windows Boot Manager"')
         else:
             out["firmware"] = ("SeaBIOS (version 1.16.2)", f"{guest.memory_mib} MiB RAM, {guest.vcpus} vCPU",
                                "Booting from Hard Disk...")
-        if fam == "windows":
+        if legacy_nt:
+            boot_ini = f'multi(0)disk(0)rdisk(0)partition(1)\\WINDOWS="{guest.os_name}"'
+            out["bootloader"] = ("NTLDR: reading boot.ini", boot_ini, "Loading ntoskrnl.exe, hal.dll")
+        elif fam == "windows":
             out["bootloader"] = ("Windows Boot Manager", r"Loading \Windows\system32\winload.efi")
         elif fam == "bsd":
             out["bootloader"] = ("FreeBSD/x86 bootstrap loader", "Loading /boot/kernel/kernel")
