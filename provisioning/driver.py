@@ -13,6 +13,10 @@ import hypervisor_sim as sim
 from .choices import MODE_PREFERENCE
 from .models import Appliance, Host, Instance, InstanceType
 
+# The simulator's workload profile for each marketplace category (drives its cost and dirty-page models).
+WORKLOAD_BY_CATEGORY = {"web": "web_server", "cms": "web_server", "database": "database", "container": "web_server",
+                        "devops": "cpu_bound", "os": "idle"}
+
 # Guest shutdown/reboot are short and not modelled stage by stage in the simulator's boot plan.
 SHUTDOWN_S = {"container": 1.0, "default": 6.0}
 
@@ -49,6 +53,8 @@ def guest_spec(appliance: Appliance, instance_type: InstanceType) -> sim.GuestSp
         pv_aware=appliance.pv_aware,
         open_source_kernel=appliance.open_source_kernel,
         arch=appliance.architecture,
+        workload=WORKLOAD_BY_CATEGORY.get(appliance.category, "web_server"),
+        appliance=appliance.public_id,
     )
 
 
