@@ -1,10 +1,11 @@
 """REST API under /api/v1/, its OpenAPI 3 schema (/api/schema/) and Swagger UI (/api/docs/).
 
 URL names carry an `api-` prefix so they never collide with the web pages' (`instance-detail`).
-Swagger UI's assets come from drf-spectacular-sidecar through the portal's own static files.
+Swagger UI's assets come from drf-spectacular-sidecar through the portal's own static files. (No
+ReDoc: its stock template loads web fonts from a CDN, and the portal must work offline.)
 """
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from . import views
@@ -30,5 +31,4 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]

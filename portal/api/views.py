@@ -5,6 +5,7 @@ user's instance, key pair or security group is a 404 on every endpoint, never a 
 """
 from __future__ import annotations
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
@@ -412,7 +413,12 @@ class KeyPairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.De
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         if data["public_key"].strip():
-            kp, private = keypair_import(user=request.user, name=data["name"], public_key=data["public_key"]), None
+            try:
+                kp = keypair_import(user=request.user, name=data["name"], public_key=data["public_key"])
+            except UnsupportedAlgorithm as exc:  # parse_public_key lets this one through (unknown key type)
+                raise InvalidRequest({"public_key": "Unsupported key type; paste an 'ssh-ed25519 AAAA…' or "
+                                                    "'ssh-rsa AAAA…' public key."}) from exc
+            private = None
         else:
             created = keypair_create(user=request.user, name=data["name"], key_type=data["key_type"])
             kp, private = created.key_pair, created.private_key_pem

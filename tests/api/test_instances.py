@@ -1,0 +1,227 @@
+"""Instances over REST: launch, pipeline to running, actions, console, events, credentials, errors."""
+from __future__ import annotations
+
+import pytest
+
+from provisioning.models import Claim, Host, Instance
+from tests.fixtures_domain import drain, ledger_problems
+
+from .conftest import counts, launch
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_answers_202_pending_then_drain_runs_it(catalog, api):
+    resp = launch(api, name="web-1")
+    assert resp.status_code == 202, resp.data
+    data = resp.data
+    assert data["id"].startswith("i-") and data["state"] == "pending" and data["state_code"] == 0
+    assert data["appliance_name"] == "Ubuntu LAMP" and data["appliance"].startswith("ami-")
+    assert data["instance_type"] == "t3.small" and data["reservation_id"].startswith("r-")
+    assert data["security_groups"] == [{"id": data["security_groups"][0]["id"], "name": "default"}]
+    assert resp["Location"] == f"/api/v1/instances/{data['id']}/"
+    assert data["launched_at"] is None
+    drain()
+    running = api.get(f"/api/v1/instances/{data['id']}/").data
+    assert running["state"] == "running" and running["state_code"] == 16 and running["task"] == ""
+    assert running["host"] and running["private_ip"] and running["launched_at"]
+    assert running["hostname"] == "web-1" and running["virt_mode"]
+    assert running["credentials"]["username"] == "ubuntu"
+    assert running["credentials"]["connect"] == f"ssh ubuntu@{running['private_ip']}"
+    assert running["credentials"]["password_available"] is True
+    assert "password" not in running["credentials"]
+    assert set(running["actions"]) == {"stop", "reboot", "terminate"}
+    assert ledger_problems() == []
+
+
+def test_list_is_own_only_filterable_and_paginated(catalog, api, api_other):
+    ids = [launch(api, name=f"n{i}").data["id"] for i in range(3)]
+    launch(api_other)
+    listing = api.get("/api/v1/instances/?page_size=2")
+    assert listing.data["count"] == 3 and len(listing.data["results"]) == 2 and listing.data["next"]
+    assert {r["id"] for r in api.get("/api/v1/instances/").data["results"]} == set(ids)
+    drain()
+    api.post(f"/api/v1/instances/{ids[0]}/stop/")
+    drain()
+    stopped = api.get("/api/v1/instances/?state=stopped").data
+    assert [r["id"] for r in stopped["results"]] == [ids[0]]
+    both = api.get("/api/v1/instances/?state=stopped&state=running").data
+    assert both["count"] == 3
+    assert api.get("/api/v1/instances/?state=sleeping").status_code == 400
+
+
+def test_stop_start_reboot_terminate_and_capacity_release(catalog, api, launched):
+    inst = Instance.objects.get(public_id=launched)
+    host = inst.host
+    used_before = (host.vcpus_used, host.memory_mib_used, host.disk_gib_used)
+    assert used_before[0] >= 2
+
+    stop = api.post(f"/api/v1/instances/{launched}/stop/")
+    assert stop.status_code == 202 and stop.data["state"] == "stopping"
+    drain()
+    assert api.get(f"/api/v1/instances/{launched}/").data["state"] == "stopped"
+
+    start = api.post(f"/api/v1/instances/{launched}/start/")
+    assert start.status_code == 202 and start.data["state"] == "pending"
+    drain()
+    assert api.get(f"/api/v1/instances/{launched}/").data["state"] == "running"
+
+    reboot = api.post(f"/api/v1/instances/{launched}/reboot/")
+    assert reboot.status_code == 202 and reboot.data["task"] == "rebooting"
+    drain()
+    assert api.get(f"/api/v1/instances/{launched}/").data["state"] == "running"
+
+    term = api.post(f"/api/v1/instances/{launched}/terminate/")
+    assert term.status_code == 202 and term.data["state"] == "shutting-down"
+    drain()
+    final = api.get(f"/api/v1/instances/{launched}/").data
+    assert final["state"] == "terminated" and final["state_code"] == 48 and final["terminated_at"]
+    host.refresh_from_db()
+    assert (host.vcpus_used, host.memory_mib_used, host.disk_gib_used) == (0, 0, 0)
+    assert not Claim.objects.filter(instance__public_id=launched).exists()
+    assert ledger_problems() == []
+    actions = [e["action"] for e in api.get(f"/api/v1/instances/{launched}/events/?page_size=100").data["results"]]
+    for expected in ("instance.stop", "instance.start", "instance.reboot", "instance.terminate"):
+        assert expected in actions
+
+
+@pytest.mark.parametrize("action,state_word", [("start", "running"), ("reboot", "stopped"), ("stop", "stopped")])
+def test_forbidden_transition_is_409_with_message(catalog, api, launched, action, state_word):
+    if state_word == "stopped":
+        api.post(f"/api/v1/instances/{launched}/stop/")
+        drain()
+    resp = api.post(f"/api/v1/instances/{launched}/{action}/")
+    assert resp.status_code == 409
+    assert resp.data["code"] == "invalid_state"
+    assert launched in resp.data["detail"] and state_word in resp.data["detail"]
+
+
+def test_action_on_terminated_instance_is_409(catalog, api, launched):
+    api.post(f"/api/v1/instances/{launched}/terminate/")
+    drain()
+    resp = api.post(f"/api/v1/instances/{launched}/terminate/")
+    assert resp.status_code == 409 and "terminated" in resp.data["detail"]
+
+
+def test_busy_instance_refuses_a_second_action(catalog, api, launched):
+    assert api.post(f"/api/v1/instances/{launched}/reboot/").status_code == 202
+    resp = api.post(f"/api/v1/instances/{launched}/stop/")
+    assert resp.status_code == 409 and "busy" in resp.data["detail"]
+
+
+def test_console_events_and_credentials_once(catalog, api, launched):
+    console = api.get(f"/api/v1/instances/{launched}/console/")
+    assert console.status_code == 200 and console.data["instance_id"] == launched
+    assert "web" in console.data["output"] and len(console.data["output"].splitlines()) > 3
+    events = api.get(f"/api/v1/instances/{launched}/events/?page_size=2")
+    assert events.data["count"] >= 5 and len(events.data["results"]) == 2
+    assert events.data["results"][0]["action"] == "instance.running"  # newest first
+    first = api.post(f"/api/v1/instances/{launched}/credentials/")
+    assert first.status_code == 200 and first["Cache-Control"] == "no-store"
+    assert first.data["username"] == "ubuntu" and len(first.data["password"]) >= 12
+    second = api.post(f"/api/v1/instances/{launched}/credentials/").data
+    assert second["password"] is None and second["password_already_shown"] is True
+    assert api.get(f"/api/v1/instances/{launched}/").data["credentials"]["password_available"] is False
+
+
+def test_launch_with_key_pair_and_new_rules(catalog, api):
+    api.post("/api/v1/keypairs/", {"name": "laptop"}, format="json")
+    resp = launch(api, key_name="laptop", rules=[{"protocol": "tcp", "from_port": 80, "to_port": 80}],
+                  security_groups=["default"], availability_zone="sky-1b", virt_mode="paravirtualization")
+    assert resp.status_code == 202, resp.data
+    assert resp.data["key_name"] == "laptop" and resp.data["availability_zone"] == "sky-1b"
+    assert resp.data["virt_mode"] == "paravirtualization"
+    names = sorted(g["name"] for g in resp.data["security_groups"])
+    assert names[0] == "default" and names[1].startswith("launch-wizard-")
+    drain()
+    data = api.get(f"/api/v1/instances/{resp.data['id']}/").data
+    assert data["credentials"]["connect"].startswith("ssh -i laptop.pem ubuntu@")
+    assert data["credentials"]["password_available"] is False
+
+
+# --------------------------------------------------------------------------- validation
+BIG = "x" * (16 * 1024 + 1)
+
+
+@pytest.mark.parametrize("fields,field,words", [
+    ({"appliance": "ami-00000000000000000"}, "appliance", "No appliance"),
+    ({"appliance": "no-such-slug"}, "appliance", "marketplace"),
+    ({"instance_type": "t9.huge"}, "instance_type", "t3.micro"),
+    ({"appliance": "windows-server-2019", "instance_type": "t3.micro"}, "instance_type", "below"),
+    ({"user_data": BIG}, "user_data", "16 KiB"),
+    ({"key_name": "nope"}, "key_name", "does not exist"),
+    ({"security_groups": ["sg-0000"]}, "security_groups", "does not exist"),
+    ({"virt_mode": "quantum"}, "virt_mode", "Unknown virtualization mode"),
+    ({"appliance": "nginx-alpine-container", "virt_mode": "hardware_assisted"}, "virt_mode", "cannot run"),
+    ({"availability_zone": "mars-1a"}, "availability_zone", "sky-1a"),
+    ({"name": "bad/name"}, "name", "letters"),
+    ({"rules": [{"protocol": "gre"}]}, "rules", "protocol"),
+    ({"rules": [{"protocol": "tcp", "from_port": 90, "to_port": 80}]}, "rules", "above"),
+    ({"rules": [{"cidr": "10.0.0.300/8"}]}, "rules", "CIDR"),
+    ({"rules": [{"from_port": "http"}]}, "rules", "valid integer"),
+    ({"rules": "tcp/22"}, "rules", "list"),
+    ({"security_groups": "web"}, "security_groups", "list"),
+    ({"instance-type": "t3.small"}, "instance-type", "Unknown field"),
+])
+def test_bad_input_is_400_naming_the_field_and_leaves_nothing(catalog, api, fields, field, words):
+    before = counts()
+    resp = launch(api, **fields)
+    assert resp.status_code == 400, resp.data
+    assert field in resp.data, resp.data
+    assert words in str(resp.data[field]), resp.data
+    assert resp.data["code"] == "invalid_request"
+    assert counts() == before and before["instances"] == before["claims"] == before["reservations"] == 0
+    assert ledger_problems() == []
+
+
+def test_missing_required_fields_are_named(catalog, api):
+    resp = api.post("/api/v1/instances/", {}, format="json")
+    assert resp.status_code == 400 and {"appliance", "instance_type"} <= set(resp.data)
+
+
+def test_several_bad_fields_are_named_at_once(catalog, api):
+    resp = launch(api, appliance="nothing", instance_type="t9.huge", user_data=BIG)
+    assert resp.status_code == 400
+    assert {"appliance", "instance_type", "user_data"} <= set(resp.data)
+
+
+def test_malformed_json_and_wrong_body_type_are_400(catalog, api):
+    resp = api.post("/api/v1/instances/", "{not json", content_type="application/json")
+    assert resp.status_code == 400 and resp.data["code"] == "parse_error"
+    listy = api.post("/api/v1/instances/", [1, 2], format="json")
+    assert listy.status_code == 400 and "non_field_errors" in listy.data
+    assert counts()["instances"] == 0
+
+
+def test_insufficient_capacity_is_409_with_explanation_and_event(catalog, api):
+    Host.objects.update(state="maintenance")
+    resp = launch(api)
+    assert resp.status_code == 409 and resp.data["code"] == "insufficient_capacity"
+    assert "maintenance" in resp.data["detail"]
+    assert resp.data["explanation"]["filters"]
+    assert counts()["instances"] == 0 and counts()["reservations"] == 0
+    events = api.get("/api/v1/instances/")  # nothing listed
+    assert events.data["count"] == 0
+    from provisioning.models import Event
+
+    assert Event.objects.filter(action="request.refused", level="error").exists()
+
+
+# --------------------------------------------------------------------------- tenancy
+def test_other_users_instance_is_404_everywhere(catalog, api, api_other, launched):
+    base = f"/api/v1/instances/{launched}/"
+    assert api_other.get(base).status_code == 404
+    for action in ("stop", "start", "reboot", "terminate", "credentials"):
+        resp = api_other.post(f"{base}{action}/")
+        assert resp.status_code == 404, action
+        assert resp.data["code"] == "not_found"
+    for sub in ("console", "events"):
+        assert api_other.get(f"{base}{sub}/").status_code == 404, sub
+    assert api_other.get("/api/v1/instances/").data["count"] == 0
+    assert Instance.objects.get(public_id=launched).state == "running"
+    assert api.get(base).status_code == 200
+
+
+def test_unknown_instance_id_is_404_json(catalog, api):
+    resp = api.get("/api/v1/instances/i-does-not-exist/")
+    assert resp.status_code == 404 and "i-does-not-exist" in resp.data["detail"]
