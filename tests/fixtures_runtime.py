@@ -301,6 +301,10 @@ class CeleryProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def task_errors(self) -> list[str]:
+        """Log lines of tasks that raised in this process (e.g. to fail fast inside a wait_for)."""
+        return [line for line in self.log_text().splitlines() if "raised unexpected" in line]
+
     def __repr__(self) -> str:
         state = "alive" if self.alive() else "stopped"
         pid = self.proc.pid if self.proc else None

@@ -150,6 +150,7 @@ def test_celery_worker_consumes_tasks_from_the_test_queue(celery_worker):
     task_id = _send_accumulate(1, 2, 3)
     wait_for(lambda: f"celery.accumulate[{task_id}] succeeded" in celery_worker.log_text(),
              timeout=60, message="the worker to run celery.accumulate")
+    assert celery_worker.task_errors() == []
 
 
 @pytest.mark.celery
