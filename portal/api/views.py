@@ -81,6 +81,16 @@ from .serializers import (
 ANY_SEGMENT = r"[^/]+"  # names such as t3.micro or "my key" are lookups too
 
 
+class SafeLookupMixin:
+    """A NUL byte in a URL lookup is a 404, not a database error (PostgreSQL text cannot hold one)."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        for value in kwargs.values():
+            if "\x00" in str(value):
+                raise NotFound("No such object: identifiers and names never contain NUL characters.")
+
+
 class Pagination(PageNumberPagination):
     page_size = 25
     page_size_query_param = "page_size"
@@ -176,7 +186,7 @@ APPLIANCE_REF = OpenApiParameter("ref", str, OpenApiParameter.PATH, description=
                                                                                            404: E404}),
 )
 @extend_schema(tags=["marketplace"])
-class ApplianceViewSet(viewsets.ReadOnlyModelViewSet):
+class ApplianceViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ApplianceSerializer
     pagination_class = Pagination
     filterset_class = ApplianceFilterSet
@@ -199,7 +209,7 @@ class ApplianceViewSet(viewsets.ReadOnlyModelViewSet):
     retrieve=extend_schema(summary="One instance type", responses={200: InstanceTypeSerializer, 404: E404}),
 )
 @extend_schema(tags=["marketplace"])
-class InstanceTypeViewSet(viewsets.ReadOnlyModelViewSet):
+class InstanceTypeViewSet(SafeLookupMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = InstanceTypeSerializer
     pagination_class = Pagination
     filter_backends: list = []
@@ -230,7 +240,7 @@ ACTION_SCHEMA = dict(
                            responses={200: InstanceSerializer, 404: E404}),
 )
 @extend_schema(tags=["instances"])
-class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class InstanceViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = InstanceSerializer
     pagination_class = Pagination
     filter_backends = [DjangoFilterBackend, OrderingFilter]
@@ -333,7 +343,7 @@ RESERVATION_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description=
                            responses={200: ReservationSerializer, 404: E404}),
 )
 @extend_schema(tags=["instances"])
-class ReservationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReservationViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ReservationSerializer
     pagination_class = Pagination
     filter_backends: list = []
@@ -384,7 +394,7 @@ KEY_REF = OpenApiParameter("ref", str, OpenApiParameter.PATH, description="key p
     destroy=extend_schema(summary="Delete a key pair", parameters=[KEY_REF], responses={204: None, 404: E404}),
 )
 @extend_schema(tags=["key pairs"])
-class KeyPairViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+class KeyPairViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                      viewsets.GenericViewSet):
     serializer_class = KeyPairSerializer
     pagination_class = Pagination
@@ -458,7 +468,7 @@ def _security_group_delete(*, user, group: SecurityGroup) -> None:
                           responses={204: None, 404: E404, 409: _err("The group is in use or is `default`.")}),
 )
 @extend_schema(tags=["security groups"])
-class SecurityGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+class SecurityGroupViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                            viewsets.GenericViewSet):
     serializer_class = SecurityGroupSerializer
     pagination_class = Pagination
@@ -510,7 +520,7 @@ class QuotaView(APIView):
         return Response(quota_usage(user=request.user).as_dict())
 
 
-class UserQuotaView(APIView):
+class UserQuotaView(SafeLookupMixin, APIView):
     permission_classes = [IsStaff]
 
     def _user(self, username: str):

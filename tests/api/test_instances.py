@@ -225,3 +225,53 @@ def test_other_users_instance_is_404_everywhere(catalog, api, api_other, launche
 def test_unknown_instance_id_is_404_json(catalog, api):
     resp = api.get("/api/v1/instances/i-does-not-exist/")
     assert resp.status_code == 404 and "i-does-not-exist" in resp.data["detail"]
+
+
+# --------------------------------------------------------------------------- robustness: never a 500
+WEIRD_BODIES = [
+    {"appliance": None, "instance_type": None},
+    {"appliance": {"x": 1}, "instance_type": ["t3.small"]},
+    {"appliance": 123, "instance_type": 4.5},
+    {"min_count": 10**30},
+    {"security_groups": [None]},
+    {"security_groups": [{"id": "sg-1"}]},
+    {"rules": [None]},
+    {"rules": [{"protocol": None}]},
+    {"rules": {"protocol": "tcp"}},
+    {"name": 5, "user_data": ["a"]},
+    {"key_name": "a\x00b"},
+    {"appliance": "ubuntu-lamp\x00"},
+    {"availability_zone": "x" * 5000, "placement_group": "y" * 5000, "name": "z" * 5000},
+]
+
+
+@pytest.mark.parametrize("extra", WEIRD_BODIES)
+@pytest.mark.parametrize("path", ["/api/v1/instances/", "/api/v1/reservations/"])
+def test_weird_bodies_are_4xx_never_500(catalog, api, path, extra):
+    body = {"appliance": "ubuntu-lamp", "instance_type": "t3.small", **extra}
+    resp = api.post(path, body, format="json")
+    assert 400 <= resp.status_code < 500, (resp.status_code, getattr(resp, "data", None))
+    assert counts()["instances"] == 0
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/instances/a%00b/", "/api/v1/keypairs/a%00b/", "/api/v1/security-groups/a%00b/",
+    "/api/v1/appliances/a%00b/", "/api/v1/instance-types/a%00b/", "/api/v1/reservations/a%00b/",
+    "/api/v1/appliances/?q=a%00b", "/api/v1/instances/?q=a%00b", "/api/v1/appliances/?category=a%00b",
+    "/api/v1/instances/?state=%00", "/api/v1/appliances/?page=abc", "/api/v1/appliances/?page_size=-1",
+    "/api/v1/appliances/?ordering=nonsense",
+])
+def test_weird_urls_are_never_500(catalog, api, url):
+    resp = api.get(url)
+    assert resp.status_code < 500, (url, resp.status_code)
+
+
+def test_weird_idempotency_key_and_user_path(catalog, api, staff_user):
+    resp = api.post("/api/v1/instances/", {"appliance": "ubuntu-lamp", "instance_type": "t3.small"}, format="json",
+                    HTTP_IDEMPOTENCY_KEY="a\tb")
+    assert resp.status_code == 400
+    from rest_framework.test import APIClient
+
+    staff = APIClient()
+    staff.force_authenticate(staff_user)
+    assert staff.get("/api/v1/users/a%00b/quota/").status_code == 404
