@@ -15,6 +15,7 @@ from rest_framework import serializers
 from provisioning.exceptions import InvalidRequest
 from provisioning.lifecycle import actions_allowed
 from provisioning.models import Appliance, Event, Instance, InstanceType, KeyPair, Reservation, SecurityGroup
+from provisioning.services.instances import instance_login_hint
 from provisioning.services.security_groups import RuleSpec, rule_parse
 
 
@@ -86,17 +87,8 @@ class CredentialsHintSerializer(serializers.Serializer):
 
 def credentials_hint(inst: Instance) -> dict:
     """How to log in, without any secret (the password is only ever returned by the credentials action)."""
-    ip = inst.private_ip
-    if not ip:
-        connect = None
-    elif inst.appliance.os_family == "windows":
-        connect = f"Remote Desktop to {ip}:3389 as {inst.login_user}"
-    elif inst.key_name:
-        connect = f"ssh -i {inst.key_name}.pem {inst.login_user}@{ip}"
-    else:
-        connect = f"ssh {inst.login_user}@{ip}"
-    available = bool(inst.initial_password) and inst.credentials_shown_at is None and inst.state == "running"
-    return {"username": inst.login_user, "connect": connect, "password_available": available}
+    hint = instance_login_hint(inst)
+    return {k: hint[k] for k in ("username", "connect", "password_available")}
 
 
 class InstanceSerializer(serializers.ModelSerializer):

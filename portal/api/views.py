@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
@@ -31,8 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from provisioning.choices import LIVE_STATES
-from provisioning.exceptions import InvalidRequest, InvalidState, NotFound
+from provisioning.exceptions import InvalidRequest, NotFound
 from provisioning.filtersets import ApplianceFilterSet, InstanceFilterSet
 from provisioning.models import Instance, KeyPair, Reservation, SecurityGroup
 from provisioning.placement import PlacementRequest
@@ -52,7 +50,7 @@ from provisioning.services.idempotency import idempotent_reservation
 from provisioning.services.instances import instance_action, instance_credentials, launch_validate, reservation_create
 from provisioning.services.keypairs import keypair_create, keypair_delete, keypair_get, keypair_import
 from provisioning.services.quotas import quota_set, quota_usage
-from provisioning.services.security_groups import security_group_create, security_group_get
+from provisioning.services.security_groups import security_group_create, security_group_delete, security_group_get
 
 from .permissions import IsStaff
 from .serializers import (
@@ -446,19 +444,6 @@ class KeyPairViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveMode
 SG_REF = OpenApiParameter("ref", str, OpenApiParameter.PATH, description="security group name or id (sg-…)")
 
 
-def _security_group_delete(*, user, group: SecurityGroup) -> None:
-    """Refuse to delete `default` or a group that live instances use (EC2: DependencyViolation)."""
-    if group.name == "default":
-        raise InvalidState("The default security group cannot be deleted; change or replace its rules instead.")
-    in_use = list(group.instances.filter(state__in=LIVE_STATES).values_list("public_id", flat=True)[:5])
-    if in_use:
-        raise InvalidState(f"Security group {group.name} is in use by {', '.join(in_use)}; terminate those "
-                           "instances first.")
-    with transaction.atomic():
-        group.delete()
-        event_record(action="security_group.delete", message=f"Security group {group.name} deleted",
-                     owner=user, actor=actor_name(user))
-
 
 @extend_schema_view(
     list=extend_schema(summary="Your security groups"),
@@ -508,7 +493,7 @@ class SecurityGroupViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
                         headers={"Location": reverse("api-security-group-detail", args=[group.public_id])})
 
     def destroy(self, request: Request, ref: str) -> Response:
-        _security_group_delete(user=request.user, group=self.get_object())
+        security_group_delete(user=request.user, group=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -270,7 +270,7 @@ def instance_request_create(*, user, **fields) -> Reservation:
 def instance_action(*, user, instance: Instance, action: str, actor: str | None = None) -> Instance:
     """stop / start / reboot / terminate: check the lifecycle, record, dispatch the pipeline."""
     with transaction.atomic():
-        inst = Instance.objects.select_for_update().select_related("host", "appliance").get(pk=instance.pk)
+        inst = Instance.objects.select_for_update(of=("self",)).select_related("host", "appliance").get(pk=instance.pk)
         if inst.owner_id != user.pk and not user.is_staff:
             raise NotFound(f"Instance {instance.public_id} does not exist.")
         t = transition_check(inst, action)
@@ -284,25 +284,38 @@ def instance_action(*, user, instance: Instance, action: str, actor: str | None 
     return inst
 
 
+def instance_login_hint(instance: Instance) -> dict:
+    """How to log in, without any secret (only `instance_credentials` ever returns the password)."""
+    ip = instance.private_ip
+    if not ip:
+        connect = None
+    elif instance.appliance.os_family == "windows":
+        connect = f"Remote Desktop to {ip}:3389 as {instance.login_user}"
+    elif instance.key_name:
+        connect = f"ssh -i {instance.key_name}.pem {instance.login_user}@{ip}"
+    else:
+        connect = f"ssh {instance.login_user}@{ip}"
+    available = (bool(instance.initial_password) and instance.credentials_shown_at is None
+                 and instance.state == InstanceState.RUNNING)
+    return {"username": instance.login_user, "connect": connect, "key_name": instance.key_name or None,
+            "password_available": available}
+
+
 def instance_credentials(*, user, instance: Instance) -> dict:
     """Login details. A generated password is returned exactly once, then forgotten."""
     with transaction.atomic():
-        inst = Instance.objects.select_for_update().select_related("appliance").get(pk=instance.pk)
+        inst = Instance.objects.select_for_update(of=("self",)).select_related("appliance").get(pk=instance.pk)
         if inst.owner_id != user.pk:
             raise NotFound(f"Instance {instance.public_id} does not exist.")
+        hint = instance_login_hint(inst)
         out = {
-            "username": inst.login_user,
+            "username": hint["username"],
             "host": inst.private_ip,
-            "key_name": inst.key_name or None,
+            "key_name": hint["key_name"],
+            "connect": hint["connect"],
             "password": None,
             "password_already_shown": inst.credentials_shown_at is not None,
         }
-        if inst.appliance.os_family == "windows":
-            out["connect"] = f"Remote Desktop to {inst.private_ip}:3389 as {inst.login_user}"
-        elif inst.key_name:
-            out["connect"] = f"ssh -i {inst.key_name}.pem {inst.login_user}@{inst.private_ip}"
-        else:
-            out["connect"] = f"ssh {inst.login_user}@{inst.private_ip}"
         if inst.state == InstanceState.RUNNING and inst.initial_password and inst.credentials_shown_at is None:
             out["password"] = inst.initial_password
             inst.initial_password = ""

@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.db import IntegrityError, transaction
@@ -72,7 +73,7 @@ def parse_public_key(public_key: str) -> tuple[str, str]:
         raise InvalidRequest({"public_key": "Paste an OpenSSH public key (ssh-ed25519 AAAA… or ssh-rsa AAAA…)."})
     try:
         loaded = serialization.load_ssh_public_key(text.encode())
-    except (ValueError, TypeError, IndexError) as exc:
+    except (ValueError, TypeError, IndexError, UnsupportedAlgorithm) as exc:
         raise InvalidRequest(
             {"public_key": "This is not a valid OpenSSH public key; expected 'ssh-ed25519 AAAA…' or 'ssh-rsa AAAA…'."}
         ) from exc

@@ -212,7 +212,7 @@ def pipeline_advance(*, instance_id: int, seq: int) -> str:
     """Run the step that message `seq` was sent for, exactly once. Returns what happened."""
     with transaction.atomic():
         inst = (
-            Instance.objects.select_for_update()
+            Instance.objects.select_for_update(of=("self",))
             .select_related("host", "appliance", "instance_type", "key_pair", "owner")
             .filter(pk=instance_id)
             .first()

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from ..exceptions import InvalidRequest, NotFound
+from ..choices import LIVE_STATES
+from ..exceptions import InvalidRequest, InvalidState, NotFound
 from ..models import SecurityGroup, SecurityGroupRule
 from .events import actor_name, event_record
 
@@ -61,7 +62,7 @@ def security_group_create(*, user, name: str, description: str = "", rules: Iter
             with transaction.atomic():
                 group = SecurityGroup.objects.create(owner=user, name=name, description=description[:255])
         except IntegrityError as exc:
-            raise InvalidRequest({"security_groups": f"You already have a security group named '{name}'."}) from exc
+            raise InvalidRequest({"name": f"You already have a security group named '{name}'."}) from exc
         SecurityGroupRule.objects.bulk_create(
             SecurityGroupRule(group=group, protocol=r.protocol, from_port=r.from_port, to_port=r.to_port,
                               cidr=r.cidr, description=r.description)
@@ -108,3 +109,19 @@ def security_group_get(*, user, ref: str) -> SecurityGroup:
     if group is None:
         raise NotFound(f"Security group '{ref}' does not exist.")
     return group
+
+
+def security_group_delete(*, user, group: SecurityGroup) -> None:
+    """Refuse to delete `default` or a group that live instances use (EC2: DependencyViolation)."""
+    if group.owner_id != user.pk:
+        raise NotFound(f"Security group '{group.name}' does not exist.")
+    if group.name == "default":
+        raise InvalidState("The default security group cannot be deleted; change or replace its rules instead.")
+    in_use = list(group.instances.filter(state__in=LIVE_STATES).values_list("public_id", flat=True)[:5])
+    if in_use:
+        raise InvalidState(f"Security group {group.name} is in use by {', '.join(in_use)}; terminate those "
+                           "instances first.")
+    with transaction.atomic():
+        group.delete()
+        event_record(action="security_group.delete", message=f"Security group {group.name} deleted",
+                     owner=user, actor=actor_name(user))
