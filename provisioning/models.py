@@ -185,7 +185,14 @@ class Host(models.Model):
 
     class Meta:
         ordering = ["name"]
-        indexes = [models.Index(fields=["state", "availability_zone", "memory_mib_used"], name="host_sched_idx")]
+        indexes = [
+            models.Index(fields=["state", "availability_zone", "memory_mib_used"], name="host_sched_idx"),
+            # Placement walks schedulable hosts in free-memory order (provisioning.placement.filters.FREE).
+            models.Index((F("memory_mib_limit") - F("memory_mib_used")).desc(), F("id"), name="host_free_mem_idx",
+                         condition=Q(state="enabled", is_up=True)),
+            models.Index(F("availability_zone"), (F("memory_mib_limit") - F("memory_mib_used")).desc(), F("id"),
+                         name="host_az_free_mem_idx", condition=Q(state="enabled", is_up=True)),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(vcpus_used__gte=0), name="host_vcpus_used_nonneg"),
             models.CheckConstraint(condition=Q(memory_mib_used__gte=0), name="host_memory_used_nonneg"),

@@ -1,177 +1,336 @@
-"""Host filters: each is a small named class registered in FILTERS, applied in order.
+"""Host filters: each a small named class in the FILTERS registry, applied in order (Nova style).
 
-`apply` narrows a queryset (database side); `explain` describes, with numbers, the hosts this
-filter removed from `before` (what is left after the previous filters).
+A filter says, as database conditions, which hosts pass (`condition`) and why the others do not
+(`refusals`, each a condition plus words). The scheduler ANDs every condition into one indexed
+query for candidates, and turns the refusals into one aggregate query for the explanation, where
+each refused host is counted once, by the first filter (in registry order) that refuses it.
 """
 from __future__ import annotations
 
-from django.db.models import F, Max, Q, QuerySet
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from django.db.models import Exists, F, OuterRef, Q
+
+from .. import driver
 from ..choices import LIVE_STATES
 from ..models import Host, Instance
+
+if TYPE_CHECKING:
+    from .scheduler import PlacementRequest
+
+# Free capacity as expressions. The scheduler aliases them onto every host queryset under these
+# names, so filters can say `free_memory__gte=...`: the same expression the partial indexes
+# `host_free_mem_idx` / `host_az_free_mem_idx` are built on, so PostgreSQL and SQLite can walk the
+# index in free-memory order instead of scanning the fleet.
+FREE = {
+    "free_vcpus": F("vcpus_limit") - F("vcpus_used"),
+    "free_memory": F("memory_mib_limit") - F("memory_mib_used"),
+    "free_disk": F("disk_gib_limit") - F("disk_gib_used"),
+    "free_slots": F("max_instances") - F("instances_used"),
+}
+SCHEDULABLE = Q(state="enabled", is_up=True)
 
 FILTERS: list[type[HostFilter]] = []
 
 
-def register(cls):
+def register(cls: type[HostFilter]) -> type[HostFilter]:
     FILTERS.append(cls)
     return cls
 
 
-def _gib(mib: float) -> str:
-    return f"{mib / 1024:g} GiB"
+def gib(mib: float) -> str:
+    return f"{max(0, mib) / 1024:g} GiB"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Hosts one filter refuses for one reason, and how to say it ("9 lack memory").
+
+    `largest` is an aggregate expression (e.g. free memory) whose maximum over the refused hosts
+    is shown through `largest_fmt` ("largest free 24 GiB").
+    """
+
+    key: str
+    condition: Q
+    singular: str
+    plural: str
+    largest: object | None = None
+    largest_fmt: Callable[[int], str] | None = None
+
+    def words(self, n: int, largest: int | None = None) -> str:
+        text = self.singular if n == 1 else self.plural
+        if self.largest_fmt is not None and largest is not None:
+            text += f" (largest free {self.largest_fmt(largest)})"
+        return text
 
 
 class HostFilter:
-    name = "base"
+    """Base: `condition` (None when the filter does not apply to this request) and `refusals`."""
 
-    def apply(self, qs: QuerySet[Host], req) -> QuerySet[Host]:  # pragma: no cover - interface
+    name = "base"
+    description = ""
+    # Scope filters define the denominator of an explanation ("9 of 16 in sky-1a"): hosts they
+    # remove are not mentioned at all.
+    scope = False
+
+    def condition(self, req: PlacementRequest) -> Q | None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def explain(self, before: QuerySet[Host], req) -> list[str]:
-        removed = before.count() - self.apply(before, req).count()
-        return [self.reason(removed, req)] if removed else []
+    def refusals(self, req: PlacementRequest) -> list[Refusal]:
+        cond = self.condition(req)
+        if cond is None:
+            return []
+        return [Refusal(self.name, ~cond, f"is refused by {self.name}", f"are refused by {self.name}")]
 
-    def reason(self, removed: int, req) -> str:
-        return f"{removed} rejected by {self.name}"
+    def apply(self, qs, req: PlacementRequest):
+        cond = self.condition(req)
+        return qs if cond is None else qs.filter(cond)
 
 
 @register
 class HostStateFilter(HostFilter):
-    name = "state"
+    name = "host_state"
+    description = "enabled, not in maintenance, and up (its agent answers)"
 
-    def apply(self, qs, req):
-        return qs.filter(state="enabled", is_up=True)
+    def condition(self, req):
+        return SCHEDULABLE
 
-    def explain(self, before, req):
-        out = []
-        for state, words in (("maintenance", "in maintenance"), ("disabled", "disabled")):
-            n = before.filter(state=state).count()
-            if n:
-                out.append(f"{n} {'is' if n == 1 else 'are'} {words}")
-        down = before.filter(state="enabled", is_up=False).count()
-        if down:
-            out.append(f"{down} {'is' if down == 1 else 'are'} down")
-        return out
+    def refusals(self, req):
+        return [
+            Refusal("maintenance", Q(state="maintenance"), "is in maintenance", "are in maintenance"),
+            Refusal("disabled", Q(state="disabled"), "is disabled", "are disabled"),
+            Refusal("down", Q(is_up=False), "is down", "are down"),
+        ]
 
 
 @register
 class AvailabilityZoneFilter(HostFilter):
     name = "availability_zone"
+    description = "in the requested availability zone (when one is given)"
+    scope = True
 
-    def apply(self, qs, req):
-        return qs.filter(availability_zone=req.availability_zone) if req.availability_zone else qs
+    def condition(self, req):
+        return Q(availability_zone=req.availability_zone) if req.availability_zone else None
 
-    def reason(self, removed, req):
-        return f"{removed} are outside {req.availability_zone}"
+    def refusals(self, req):
+        cond = self.condition(req)
+        if cond is None:
+            return []
+        return [Refusal("other_zone", ~cond, f"is outside {req.availability_zone}",
+                        f"are outside {req.availability_zone}")]
 
 
 @register
 class ArchitectureFilter(HostFilter):
     name = "architecture"
+    description = "a 64-bit CPU (lm) for x86_64 appliances; any x86 CPU runs i386 ones"
 
-    def apply(self, qs, req):
-        return qs.filter(is_64bit=True) if req.appliance.architecture == "x86_64" else qs
+    def condition(self, req):
+        return Q(is_64bit=True) if req.appliance.architecture == "x86_64" else None
 
-    def reason(self, removed, req):
-        return f"{removed} lack a 64-bit CPU (lm) for this x86_64 appliance"
+    def refusals(self, req):
+        if self.condition(req) is None:
+            return []
+        return [Refusal("not_64bit", Q(is_64bit=False), "lacks a 64-bit CPU (lm) for an x86_64 appliance",
+                        "lack a 64-bit CPU (lm) for an x86_64 appliance")]
+
+
+# The host properties the simulator's compatibility matrix reads: (64-bit, VT-x/AMD-V).
+CPU_CLASSES = ((True, True), (True, False), (False, True), (False, False))
+
+
+def _class_q(is_64bit: bool, hw_virt: bool) -> Q:
+    return Q(is_64bit=is_64bit, has_hw_virt=hw_virt)
+
+
+def _mode_words(modes: list[str]) -> str:
+    return " or ".join(m.replace("_", "-") for m in modes)
 
 
 @register
 class VirtModeFilter(HostFilter):
-    """Host must offer at least one mode the appliance is built for (and the one requested)."""
+    """Host CPU features x appliance x mode, decided by the simulator's matrix (through the driver).
+
+    The matrix depends on the host only through its CPU class (64-bit? VT-x/AMD-V?), so it is
+    evaluated once per class for the request, and the answer becomes a database condition:
+    some allowed mode that the host's hypervisor offers and its CPU class can run.
+    """
 
     name = "virtualization_mode"
+    description = "can run the appliance in a mode both sides support (simulator's CPU x mode matrix)"
 
     def modes(self, req) -> list[str]:
-        modes = list(req.appliance.supported_modes or [])
-        return [req.virt_mode] if req.virt_mode else modes
+        return [req.virt_mode] if req.virt_mode else list(req.appliance.supported_modes or [])
 
-    def apply(self, qs, req):
+    def class_modes(self, req) -> dict[tuple[bool, bool], list[str]]:
+        """For each CPU class, the allowed modes the simulator accepts (memoised on the request)."""
+        cache = req.cache.get("class_modes")
+        if cache is None:
+            cache = {}
+            for is_64bit, hw_virt in CPU_CLASSES:
+                features = (["lm"] if is_64bit else []) + (["vmx"] if hw_virt else [])
+                probe = Host(name=f"cpu-class-{'64' if is_64bit else '32'}{'-vt' if hw_virt else ''}",
+                             cpu_features=features, memory_mib=1024, disk_gib=1)
+                cache[(is_64bit, hw_virt)] = [
+                    m for m in self.modes(req)
+                    if driver.mode_check(probe, req.appliance, req.instance_type, m)[0]
+                ]
+            req.cache["class_modes"] = cache
+        return cache
+
+    def _cpu_ok(self, req) -> Q:
+        ok = [c for c, modes in self.class_modes(req).items() if modes]
+        cond = Q(pk__in=[])
+        for c in ok:
+            cond |= _class_q(*c)
+        return cond
+
+    def condition(self, req):
         cond = Q(pk__in=[])
         for mode in self.modes(req):
-            cond |= Q(modes_csv__contains=f",{mode},")
-        return qs.filter(cond)
+            classes = [c for c, modes in self.class_modes(req).items() if mode in modes]
+            if not classes:
+                continue
+            by_class = Q()
+            if len(classes) < len(CPU_CLASSES):
+                by_class = Q(pk__in=[])
+                for c in classes:
+                    by_class |= _class_q(*c)
+            cond |= Q(modes_csv__contains=f",{mode},") & by_class
+        return cond
 
-    def reason(self, removed, req):
+    def refusals(self, req):
         modes = self.modes(req)
-        if modes == ["hardware_assisted"]:
-            return f"{removed} lack VT-x/AMD-V (vmx/svm) for hardware-assisted mode"
-        if modes == ["container"]:
-            return f"{removed} do not run OS-level containers"
-        names = " or ".join(m.replace("_", "-") for m in modes)
-        return f"{removed} support none of {names}"
-
-
-@register
-class CapacityFilter(HostFilter):
-    """vCPU x cpu_allocation_ratio, memory x ram ratio less reserved, disk, max instances per host."""
-
-    name = "capacity"
-
-    def apply(self, qs, req):
-        it = req.instance_type
-        return qs.filter(
-            vcpus_used__lte=F("vcpus_limit") - it.vcpus,
-            memory_mib_used__lte=F("memory_mib_limit") - it.memory_mib,
-            disk_gib_used__lte=F("disk_gib_limit") - it.disk_gib,
-            instances_used__lte=F("max_instances") - 1,
-        )
-
-    def explain(self, before, req):
-        it = req.instance_type
         out = []
-        checks = (
-            ("memory", Q(memory_mib_used__gt=F("memory_mib_limit") - it.memory_mib),
-             F("memory_mib_limit") - F("memory_mib_used"), _gib),
-            ("vCPUs", Q(vcpus_used__gt=F("vcpus_limit") - it.vcpus),
-             F("vcpus_limit") - F("vcpus_used"), lambda v: f"{v} vCPU"),
-            ("disk", Q(disk_gib_used__gt=F("disk_gib_limit") - it.disk_gib),
-             F("disk_gib_limit") - F("disk_gib_used"), lambda v: f"{v} GiB"),
-        )
-        for label, lacking, free_expr, fmt in checks:
-            n = before.filter(lacking).count()
-            if n:
-                largest = before.aggregate(m=Max(free_expr))["m"] or 0
-                out.append(f"{n} lack {label} (largest free {fmt(max(0, largest))})")
-        full = before.filter(instances_used__gt=F("max_instances") - 1).count()
-        if full:
-            out.append(f"{full} are at their maximum number of instances")
+        for (is_64bit, hw_virt), ok in self.class_modes(req).items():
+            if ok:
+                continue
+            missing = []
+            if not hw_virt and "hardware_assisted" in modes:
+                missing.append("VT-x/AMD-V (vmx/svm)")
+            if not is_64bit and req.appliance.architecture == "x86_64":
+                missing.append("a 64-bit CPU (lm)")
+            what = " and ".join(missing) or "a compatible CPU"
+            text = f"{what} for {_mode_words(modes)} mode"
+            out.append(Refusal(f"cpu_{int(is_64bit)}{int(hw_virt)}", _class_q(is_64bit, hw_virt),
+                               f"lacks {text}", f"lack {text}"))
+        offered = _mode_words(modes)
+        out.append(Refusal("mode_not_offered", self._cpu_ok(req) & ~self.condition(req),
+                           f"does not offer {offered} mode", f"do not offer {offered} mode"))
         return out
 
 
+def _group_members(req) -> object:
+    return Instance.objects.filter(placement_group=req.placement_group, state__in=LIVE_STATES, host__isnull=False)
+
+
 @register
-class PlacementGroupFilter(HostFilter):
-    """Affinity: hosts already running the group's instances; anti-affinity: hosts not running them."""
+class AffinityFilter(HostFilter):
+    """Strict affinity: once a group has a live member, its next members go to the same host(s)."""
 
-    name = "placement_group"
+    name = "affinity"
+    description = "strict affinity group: on a host already running the group (any host for the first)"
 
-    def _group_hosts(self, req):
-        return Instance.objects.filter(
-            placement_group=req.placement_group, state__in=LIVE_STATES, host__isnull=False
-        ).values("host_id")
-
-    def apply(self, qs, req):
+    def condition(self, req):
         group = req.placement_group
-        if group is None or not group.strict:
-            return qs
-        if group.strategy == "anti-affinity":
-            return qs.exclude(pk__in=self._group_hosts(req))
-        members = self._group_hosts(req)
-        return qs.filter(pk__in=members) if members.exists() else qs
+        if group is None or not group.strict or group.strategy != "affinity":
+            return None
+        members = _group_members(req)
+        return Q(Exists(members.filter(host=OuterRef("pk")))) | ~Q(Exists(members))
 
-    def reason(self, removed, req):
-        if req.placement_group.strategy == "anti-affinity":
-            return f"{removed} already run an instance of placement group {req.placement_group.name} (anti-affinity)"
-        return f"{removed} do not run placement group {req.placement_group.name}'s instances (affinity)"
+    def refusals(self, req):
+        cond = self.condition(req)
+        if cond is None:
+            return []
+        text = f"placement group {req.placement_group.name}'s host (strict affinity)"
+        return [Refusal("affinity", ~cond, f"is not {text}", f"are not {text}")]
+
+
+@register
+class AntiAffinityFilter(HostFilter):
+    name = "anti_affinity"
+    description = "strict anti-affinity group: on a host not yet running a member of the group"
+
+    def condition(self, req):
+        group = req.placement_group
+        if group is None or not group.strict or group.strategy != "anti-affinity":
+            return None
+        return ~Q(Exists(_group_members(req).filter(host=OuterRef("pk"))))
+
+    def refusals(self, req):
+        cond = self.condition(req)
+        if cond is None:
+            return []
+        text = f"an instance of placement group {req.placement_group.name} (strict anti-affinity)"
+        return [Refusal("anti_affinity", ~cond, f"already runs {text}", f"already run {text}")]
+
+
+@register
+class RamFilter(HostFilter):
+    name = "memory"
+    description = "free memory: (physical - reserved) x ram_allocation_ratio - used"
+
+    def condition(self, req):
+        return Q(free_memory__gte=req.instance_type.memory_mib)
+
+    def refusals(self, req):
+        return [Refusal("memory", ~self.condition(req), "lacks memory", "lack memory",
+                        largest=FREE["free_memory"], largest_fmt=gib)]
+
+
+@register
+class CoreFilter(HostFilter):
+    name = "vcpu"
+    description = "free vCPUs: hardware threads x cpu_allocation_ratio - used"
+
+    def condition(self, req):
+        return Q(free_vcpus__gte=req.instance_type.vcpus)
+
+    def refusals(self, req):
+        return [Refusal("vcpu", ~self.condition(req), "lacks vCPUs", "lack vCPUs",
+                        largest=FREE["free_vcpus"], largest_fmt=lambda v: f"{max(0, v)} vCPU")]
+
+
+@register
+class DiskFilter(HostFilter):
+    name = "disk"
+    description = "free disk: disk x disk_allocation_ratio - used"
+
+    def condition(self, req):
+        return Q(free_disk__gte=req.instance_type.disk_gib)
+
+    def refusals(self, req):
+        return [Refusal("disk", ~self.condition(req), "lacks disk space", "lack disk space",
+                        largest=FREE["free_disk"], largest_fmt=lambda v: f"{max(0, v)} GiB of disk")]
+
+
+@register
+class NumInstancesFilter(HostFilter):
+    name = "max_instances"
+    description = "fewer instances than the host's max_instances"
+
+    def condition(self, req):
+        return Q(free_slots__gte=1)
+
+    def refusals(self, req):
+        return [Refusal("max_instances", ~self.condition(req), "is at its maximum number of instances",
+                        "are at their maximum number of instances")]
 
 
 @register
 class ExcludeHostsFilter(HostFilter):
+    """Hosts the caller rules out (a migration's source, hosts that already failed this request)."""
+
     name = "exclude"
+    description = "not in the caller's exclusion list (e.g. a migration's source)"
 
-    def apply(self, qs, req):
-        return qs.exclude(pk__in=req.exclude_host_ids) if req.exclude_host_ids else qs
+    def condition(self, req):
+        return ~Q(pk__in=list(req.exclude_host_ids)) if req.exclude_host_ids else None
 
-    def reason(self, removed, req):
-        return f"{removed} were excluded by the caller"
+    def refusals(self, req):
+        cond = self.condition(req)
+        if cond is None:
+            return []
+        return [Refusal("excluded", ~cond, "was excluded by the caller", "were excluded by the caller")]

@@ -1,15 +1,22 @@
-"""Pick hosts for a request: database filters, a short candidate list, weighers, mode check."""
+"""Pick hosts for a request: database filters, a short ranked candidate window, weighers, modes.
+
+`candidates` is ONE query whatever the fleet size: every filter's condition ANDed over the free-
+capacity aliases, ordered by free memory (the partial expression indexes make that an index walk
+that stops after the window), with the weighers' EXISTS annotations computed for the window only.
+`explain` is one aggregate query that counts, per filter and reason, the hosts refused.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import F
+from django.db.models import Count, Max, Q
 
-from .. import driver
+from ..choices import MODE_PREFERENCE
 from ..models import Appliance, Host, InstanceType, PlacementGroup
-from .filters import FILTERS
-from .weighers import weigh
+from .filters import FILTERS, FREE, VirtModeFilter
+from .weighers import active_weighers, multiplier, weigh
 
+# How many hosts, best by free capacity, the weighers rank (Nova's host_subset / max results).
 CANDIDATE_LIMIT = 16
 
 
@@ -21,6 +28,17 @@ class PlacementRequest:
     virt_mode: str = ""
     placement_group: PlacementGroup | None = None
     exclude_host_ids: list[int] = field(default_factory=list)
+    # Per-request memo (the simulator's verdict per CPU class); reused across a reservation's instances.
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def describe(self) -> dict:
+        it = self.instance_type
+        return {
+            "appliance": self.appliance.public_id, "appliance_name": self.appliance.name,
+            "instance_type": it.name, "vcpus": it.vcpus, "memory_mib": it.memory_mib, "disk_gib": it.disk_gib,
+            "availability_zone": self.availability_zone or None, "virt_mode": self.virt_mode or None,
+            "placement_group": self.placement_group.name if self.placement_group else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -28,32 +46,59 @@ class Placement:
     host: Host
     virt_mode: str
     weight: float
+    weights: dict = field(default_factory=dict, compare=False)
+
+
+def hosts():
+    """Every host, with the free-capacity aliases the filters refer to."""
+    return Host.objects.alias(**FREE)
+
+
+def conditions(req: PlacementRequest) -> Q:
+    cond = Q()
+    for cls in FILTERS:
+        c = cls().condition(req)
+        if c is not None:
+            cond &= c
+    return cond
 
 
 def filtered(req: PlacementRequest):
-    qs = Host.objects.all()
-    for cls in FILTERS:
-        qs = cls().apply(qs, req)
-    return qs
+    """Hosts that pass every filter (a lazy queryset)."""
+    return hosts().filter(conditions(req))
+
+
+def _window_order(req: PlacementRequest) -> list:
+    """Spread: most free memory first; stack (negative multiplier): least free that still fits."""
+    m = multiplier("free_memory", 1.0)
+    key = "free_memory"
+    if m == 0:
+        m, key = multiplier("free_vcpu", 0.5), "free_vcpus"
+    return [f"-{key}" if m >= 0 else key, "pk"]
+
+
+def mode_for(host: Host, req: PlacementRequest) -> str | None:
+    """Fastest mode the host offers and the simulator accepts for its CPU class (None if none)."""
+    allowed = VirtModeFilter().class_modes(req)[(host.is_64bit, host.has_hw_virt)]
+    offered = [m for m in allowed if f",{m}," in host.modes_csv]
+    if not offered:
+        return None
+    return min(offered, key=lambda m: MODE_PREFERENCE.index(m) if m in MODE_PREFERENCE else 99)
 
 
 def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT) -> list[Placement]:
-    """Ranked hosts that can take the request now (claims still decide, atomically)."""
-    multiplier_sign = -1 if _stacking() else 1
-    order = (F("memory_mib_limit") - F("memory_mib_used")) * multiplier_sign
-    hosts = list(filtered(req).order_by(order.desc(), "name")[:limit])
+    """Ranked hosts that can take the request now (claims still decide, atomically). One query."""
+    window = filtered(req).order_by(*_window_order(req)).values("pk")[:limit]
+    annotations = {}
+    for w, _m in active_weighers():
+        annotations.update(w.annotations(req))
+    rows = list(Host.objects.filter(pk__in=window).annotate(**annotations).order_by())
     out = []
-    for host, weight in weigh(hosts, req):
-        mode, _ = driver.mode_choose(host, req.appliance, req.instance_type, req.virt_mode or None)
+    for host, weight, parts in weigh(rows, req):
+        mode = mode_for(host, req)
         if mode:
-            out.append(Placement(host, mode, weight))
+            out.append(Placement(host, mode, weight, parts))
     return out
-
-
-def _stacking() -> bool:
-    from .weighers import multiplier
-
-    return multiplier("free_memory", 1.0) < 0
 
 
 def _size(req: PlacementRequest) -> str:
@@ -61,41 +106,95 @@ def _size(req: PlacementRequest) -> str:
     return f"{it.vcpus} vCPU / {it.memory_mib / 1024:g} GiB"
 
 
+def _counts(items: list[dict], total: int | None = None) -> str:
+    """ "9 of 16 lack memory (largest free 24 GiB), 4 are in maintenance" ("of M" on the first only)."""
+    return ", ".join(f"{x['hosts']} of {total} {x['text']}" if i == 0 and total is not None
+                     else f"{x['hosts']} {x['text']}" for i, x in enumerate(items))
+
+
 def explain(req: PlacementRequest) -> dict:
-    """Why no host fits, per filter, with numbers; `message` is the one-line summary."""
-    before = Host.objects.all()
-    total = before.count()
-    reasons: list[str] = []
-    per_filter: dict[str, list[str]] = {}
-    for cls in FILTERS:
-        f = cls()
-        lines = f.explain(before, req)
-        if lines:
-            per_filter[f.name] = lines
-            reasons.extend(lines)
-        before = f.apply(before, req)
-    remaining = list(before.order_by("name")[:CANDIDATE_LIMIT])
-    mode_refusals = []
-    for host in remaining:
-        mode, why = driver.mode_choose(host, req.appliance, req.instance_type, req.virt_mode or None)
-        if not mode:
-            mode_refusals.append(f"{host.name}: {'; '.join(why)}")
-    if mode_refusals:
-        per_filter["mode_compatibility"] = mode_refusals
-        reasons.append(f"{len(mode_refusals)} cannot run it in a compatible mode ({mode_refusals[0]})")
+    """Why hosts cannot take the request, per filter, with numbers. One aggregate query.
+
+    Each host in scope (the requested zone, else the fleet) is counted once, by the first filter in
+    registry order that refuses it, so the counts add up. `message` is the refusal sentence ("No
+    host in sky-1a can take 8 vCPU / 32 GiB: 9 of 16 lack memory (largest free 24 GiB), 4 are in
+    maintenance, ..."); `summary` the neutral one a dry run shows.
+    """
+    scope = Q()
+    plan: list[tuple[str, str, object, object]] = []  # (filter name, alias, refusal, has_largest)
+    aggs: dict = {"fleet": Count("pk")}
+    filters = [cls() for cls in FILTERS]
+    for f in filters:
+        if f.scope and f.condition(req) is not None:
+            scope &= f.condition(req)
+    remaining = scope
+    for f in filters:
+        if f.scope:
+            continue
+        cond = f.condition(req)
+        if cond is None:
+            continue
+        covered = Q(pk__in=[])
+        for r in f.refusals(req):
+            alias = f"r{len(plan)}"
+            hit = remaining & r.condition & ~covered
+            aggs[alias] = Count("pk", filter=hit)
+            if r.largest is not None:
+                aggs[f"{alias}_largest"] = Max(r.largest, filter=hit)
+            plan.append((f.name, alias, r, r.largest is not None))
+            covered |= r.condition
+        alias = f"r{len(plan)}"
+        aggs[alias] = Count("pk", filter=remaining & ~cond & ~covered)  # anything the reasons missed
+        plan.append((f.name, alias, None, False))
+        remaining &= cond
+    aggs["scope"] = Count("pk", filter=scope)
+    aggs["fit"] = Count("pk", filter=remaining)
+    got = hosts().aggregate(**aggs)
+
+    total, fit = got["scope"], got["fit"]
+    refusals: list[dict] = []
+    for name, alias, r, has_largest in plan:
+        n = got[alias]
+        if not n:
+            continue
+        largest = got.get(f"{alias}_largest") if has_largest else None
+        text = r.words(n, largest) if r is not None else ("is" if n == 1 else "are") + f" refused by {name}"
+        refusals.append({"filter": name, "reason": r.key if r else "other", "hosts": n, "text": text,
+                         **({"largest_free": max(0, largest)} if largest is not None else {})})
+    ordered = sorted(refusals, key=lambda x: -x["hosts"])  # stable: registry order breaks ties
     where = f" in {req.availability_zone}" if req.availability_zone else ""
-    summary = ", ".join(reasons) if reasons else "every candidate was claimed by other requests"
-    message = f"No host{where} can take {_size(req)} for {req.appliance.name}: {summary} (of {total} hosts)."
-    return {"message": message, "hosts_total": total, "filters": per_filter}
+    head = f"No host{where} can take {_size(req)}"
+    if total == 0:
+        message = f"{head}: there are no hosts{where or ' in the fleet'}."
+    elif fit == 0:
+        message = f"{head}: {_counts(ordered, total)}."
+    else:  # they fitted when we looked, yet the claims failed: racing requests or full address pools
+        taken = f"{fit} of {total} had room but were claimed by concurrent requests or have no free private address"
+        message = f"{head}: {', '.join([taken] + ([_counts(ordered)] if ordered else []))}."
+    summary = f"{fit} of {total} hosts{where} can take {_size(req)}"
+    summary += f"; of the others {_counts(ordered)}." if ordered else "."
+    per_filter: dict[str, list[str]] = {}
+    for x in refusals:
+        per_filter.setdefault(x["filter"], []).append(f"{x['hosts']} {x['text']}")
+    return {
+        "message": message, "summary": summary, "hosts_total": total, "hosts_fit": fit,
+        "hosts_fleet": got["fleet"], "refusals": ordered, "filters": per_filter, "request": req.describe(),
+    }
 
 
 def dry_run(req: PlacementRequest) -> dict:
-    """Staff what-if: where would this go, and why not elsewhere."""
+    """Staff what-if: where would this go, and why not elsewhere. Claims nothing; JSON-ready."""
     cands = candidates(req)
-    result = {
-        "candidates": [{"host": p.host.name, "virt_mode": p.virt_mode, "weight": round(p.weight, 4),
-                        "availability_zone": p.host.availability_zone} for p in cands],
+    return {
+        "request": req.describe(),
         "chosen": cands[0].host.name if cands else None,
+        "virt_mode": cands[0].virt_mode if cands else None,
+        "candidates": [
+            {"rank": i + 1, "host": p.host.name, "availability_zone": p.host.availability_zone,
+             "virt_mode": p.virt_mode, "weight": round(p.weight, 4), "weights": p.weights,
+             "free": {"vcpus": p.host.vcpus_free, "memory_mib": p.host.memory_mib_free,
+                      "disk_gib": p.host.disk_gib_free, "instances": p.host.max_instances - p.host.instances_used}}
+            for i, p in enumerate(cands)
+        ],
+        "explanation": explain(req),
     }
-    result["explanation"] = explain(req)
-    return result

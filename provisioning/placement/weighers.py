@@ -1,36 +1,42 @@
-"""Host weighers: each scores candidates in [0, 1]; the total is a sum of score x multiplier.
+"""Host weighers: each a small named class in the WEIGHERS registry (Nova style).
 
-Spread (positive free-memory multiplier) is the default, like Nova's RAMWeigher; a negative
-multiplier stacks. Cached images and same-appliance neighbours (page sharing) add a bonus.
+Each scores the candidate hosts in [0, 1]; a host's weight is the sum of score x multiplier, the
+multipliers coming from `settings.SKYPORT_WEIGHERS` (name -> float; 0 turns a weigher off).
+Spread (positive free-memory / free-vCPU multipliers, the default, like Nova's RAMWeigher) fills
+the emptiest hosts first; negative multipliers stack guests onto the fullest hosts that fit.
+
+Weighers that need other tables (image cache, page sharing, soft affinity) declare `annotations`:
+EXISTS subqueries that ride along in the scheduler's single candidate query, evaluated only for
+the candidate window, so weighing costs no query of its own whatever the fleet size.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 
 from ..choices import LIVE_STATES
 from ..models import Host, Instance
 
+if TYPE_CHECKING:
+    from .scheduler import PlacementRequest
+
 WEIGHERS: list[type[HostWeigher]] = []
 
 
-def register(cls):
+def register(cls: type[HostWeigher]) -> type[HostWeigher]:
     WEIGHERS.append(cls)
     return cls
 
 
 def multiplier(name: str, default: float) -> float:
-    return float(getattr(settings, "SKYPORT_WEIGHERS", {}).get(name, default))
+    """The configured multiplier of weigher `name` (settings.SKYPORT_WEIGHERS), else its default."""
+    return float((getattr(settings, "SKYPORT_WEIGHERS", None) or {}).get(name, default))
 
 
-class HostWeigher:
-    name = "base"
-    default_multiplier = 1.0
-
-    def scores(self, hosts: list[Host], req) -> dict[int, float]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-def _normalise(raw: dict[int, float]) -> dict[int, float]:
+def normalise(raw: dict[int, float]) -> dict[int, float]:
+    """Min-max to [0, 1] across the candidates (all equal -> all 0), as Nova's weighers do."""
     if not raw:
         return {}
     lo, hi = min(raw.values()), max(raw.values())
@@ -39,83 +45,128 @@ def _normalise(raw: dict[int, float]) -> dict[int, float]:
     return {k: (v - lo) / (hi - lo) for k, v in raw.items()}
 
 
+class HostWeigher:
+    name = "base"
+    default_multiplier = 1.0
+    description = ""
+
+    def annotations(self, req: PlacementRequest) -> dict:
+        """Extra columns (expressions) this weigher needs on each candidate host."""
+        return {}
+
+    def scores(self, hosts: list[Host], req: PlacementRequest) -> dict[int, float]:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def multiplier(self) -> float:
+        return multiplier(self.name, self.default_multiplier)
+
+
 @register
 class FreeMemoryWeigher(HostWeigher):
     name = "free_memory"
     default_multiplier = 1.0
+    description = "free memory after placement; > 0 spreads, < 0 stacks"
 
     def scores(self, hosts, req):
-        return _normalise({h.pk: h.memory_mib_limit - h.memory_mib_used for h in hosts})
+        return normalise({h.pk: h.memory_mib_limit - h.memory_mib_used for h in hosts})
 
 
 @register
 class FreeVcpuWeigher(HostWeigher):
     name = "free_vcpu"
     default_multiplier = 0.5
+    description = "free vCPUs; > 0 spreads, < 0 stacks"
 
     def scores(self, hosts, req):
-        return _normalise({h.pk: h.vcpus_limit - h.vcpus_used for h in hosts})
+        return normalise({h.pk: h.vcpus_limit - h.vcpus_used for h in hosts})
+
+
+class _FlagWeigher(HostWeigher):
+    """Scores 1 for hosts where an EXISTS annotation is true, else 0."""
+
+    flag = ""
+
+    def subquery(self, req):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def annotations(self, req):
+        sub = self.subquery(req)
+        return {} if sub is None else {self.flag: Exists(sub)}
+
+    def scores(self, hosts, req):
+        return {h.pk: 1.0 if getattr(h, self.flag, False) else 0.0 for h in hosts}
 
 
 @register
-class ImageCacheWeigher(HostWeigher):
-    """A host that caches the appliance clones it copy-on-write instead of copying gigabytes."""
+class ImageCacheWeigher(_FlagWeigher):
+    """A host that caches the appliance image clones it copy-on-write instead of copying gigabytes."""
 
     name = "image_cache"
     default_multiplier = 0.6
+    description = "host already caches the appliance image (copy-on-write clone, no full copy)"
+    flag = "w_image_cached"
 
-    def scores(self, hosts, req):
+    def subquery(self, req):
         through = Host.cached_appliances.through
-        cached = set(
-            through.objects.filter(host_id__in=[h.pk for h in hosts], appliance_id=req.appliance.pk)
-            .values_list("host_id", flat=True)
-        )
-        return {h.pk: 1.0 if h.pk in cached else 0.0 for h in hosts}
+        return through.objects.filter(host_id=OuterRef("pk"), appliance_id=req.appliance.pk)
 
 
 @register
-class PageSharingWeigher(HostWeigher):
-    """Guests of the same appliance on one host share identical pages (transparent page sharing)."""
+class PageSharingWeigher(_FlagWeigher):
+    """Guests of the same appliance on one host share identical memory pages (page sharing / KSM)."""
 
     name = "page_sharing"
     default_multiplier = 0.3
+    description = "host already runs guests of the same appliance (shared memory pages)"
+    flag = "w_same_appliance"
 
-    def scores(self, hosts, req):
-        ids = set(
-            Instance.objects.filter(
-                host_id__in=[h.pk for h in hosts], appliance_id=req.appliance.pk, state__in=LIVE_STATES
-            ).values_list("host_id", flat=True)
-        )
-        return {h.pk: 1.0 if h.pk in ids else 0.0 for h in hosts}
+    def subquery(self, req):
+        return Instance.objects.filter(host_id=OuterRef("pk"), appliance_id=req.appliance.pk,
+                                       state__in=LIVE_STATES)
 
 
 @register
-class SoftAffinityWeigher(HostWeigher):
-    """Soft (non-strict) placement groups: prefer, but do not require, the rule."""
+class SoftAffinityWeigher(_FlagWeigher):
+    """Soft (non-strict) placement groups: prefer, but do not require, the group's rule."""
 
     name = "soft_affinity"
     default_multiplier = 2.0
+    description = "soft affinity: prefer the group's hosts; soft anti-affinity: prefer other hosts"
+    flag = "w_runs_group"
+
+    def subquery(self, req):
+        group = req.placement_group
+        if group is None or group.strict:
+            return None
+        return Instance.objects.filter(host_id=OuterRef("pk"), placement_group=group, state__in=LIVE_STATES)
 
     def scores(self, hosts, req):
         group = req.placement_group
         if group is None or group.strict:
             return {h.pk: 0.0 for h in hosts}
-        members = set(
-            Instance.objects.filter(placement_group=group, state__in=LIVE_STATES, host__isnull=False)
-            .values_list("host_id", flat=True)
-        )
         want = group.strategy == "affinity"
-        return {h.pk: 1.0 if (h.pk in members) == want else 0.0 for h in hosts}
+        return {h.pk: 1.0 if bool(getattr(h, self.flag, False)) == want else 0.0 for h in hosts}
 
 
-def weigh(hosts: list[Host], req) -> list[tuple[Host, float]]:
-    totals = {h.pk: 0.0 for h in hosts}
+def active_weighers() -> list[tuple[HostWeigher, float]]:
+    """Each registered weigher with its multiplier, leaving out the ones switched off (0)."""
+    out = []
     for cls in WEIGHERS:
         w = cls()
-        m = multiplier(w.name, w.default_multiplier)
-        if m == 0:
-            continue
+        m = w.multiplier
+        if m:
+            out.append((w, m))
+    return out
+
+
+def weigh(hosts: list[Host], req: PlacementRequest) -> list[tuple[Host, float, dict[str, float]]]:
+    """Rank `hosts` (already carrying the weighers' annotations): best first, ties by name."""
+    totals = {h.pk: 0.0 for h in hosts}
+    parts: dict[int, dict[str, float]] = {h.pk: {} for h in hosts}
+    for w, m in active_weighers():
         for pk, score in w.scores(hosts, req).items():
             totals[pk] += m * score
+            parts[pk][w.name] = round(m * score, 4)
     ranked = sorted(hosts, key=lambda h: (-totals[h.pk], h.name))
-    return [(h, totals[h.pk]) for h in ranked]
+    return [(h, totals[h.pk], parts[h.pk]) for h in ranked]

@@ -1,23 +1,40 @@
-"""The capacity ledger. A claim and the host's used figures change in one conditional UPDATE,
-so racing requests can never push a host past its limits (the CHECK constraints are the last guard)."""
+"""The capacity ledger. A claim and the host's used figures change in one conditional UPDATE, so
+racing requests can never push a host past its limits (the CHECK constraints are the last guard).
+
+Invariants (checked by the tests after every fault, see `ledger_audit`): a host's used figures
+equal the sum of its claims; no host above its limits; no claim without a live instance; an
+instance's claim is on the instance's host.
+"""
 from __future__ import annotations
 
-from django.db.models import F
+from collections.abc import Sequence
 
-from ..choices import ClaimKind
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, F, Sum
+
+from ..choices import LIVE_STATES, ClaimKind
 from ..models import Claim, Host, Instance
 
+DEADLOCK_SQLSTATE = "40P01"
 
-def claim_try(*, host_id: int, instance: Instance, kind: str = ClaimKind.INSTANCE) -> Claim | None:
-    """Claim the instance's size on the host if it still fits; None if someone else got there first."""
-    it = instance.instance_type
-    updated = Host.objects.filter(
-        pk=host_id,
+
+def _fits(it) -> dict:
+    return dict(
         vcpus_used__lte=F("vcpus_limit") - it.vcpus,
         memory_mib_used__lte=F("memory_mib_limit") - it.memory_mib,
         disk_gib_used__lte=F("disk_gib_limit") - it.disk_gib,
         instances_used__lte=F("max_instances") - 1,
-    ).update(
+    )
+
+
+def claim_try(*, host_id: int, instance: Instance, kind: str = ClaimKind.INSTANCE) -> Claim | None:
+    """Claim the instance's size on the host if it still fits; None if someone else got there first.
+
+    On PostgreSQL the UPDATE waits for a concurrent claim on the same host to commit, then checks
+    the room again on the new row (READ COMMITTED re-evaluation): no lost update, no overcommit.
+    """
+    it = instance.instance_type
+    updated = Host.objects.filter(pk=host_id, **_fits(it)).update(
         vcpus_used=F("vcpus_used") + it.vcpus,
         memory_mib_used=F("memory_mib_used") + it.memory_mib,
         disk_gib_used=F("disk_gib_used") + it.disk_gib,
@@ -28,6 +45,79 @@ def claim_try(*, host_id: int, instance: Instance, kind: str = ClaimKind.INSTANC
     return Claim.objects.create(
         instance=instance, host_id=host_id, kind=kind, vcpus=it.vcpus, memory_mib=it.memory_mib, disk_gib=it.disk_gib
     )
+
+
+_PG_CLAIM_FIRST = """
+WITH pick AS (
+    SELECT h.id FROM provisioning_host h
+    WHERE h.id = ANY(%(ids)s::bigint[])
+      AND h.vcpus_used <= h.vcpus_limit - %(v)s AND h.memory_mib_used <= h.memory_mib_limit - %(m)s
+      AND h.disk_gib_used <= h.disk_gib_limit - %(d)s AND h.instances_used <= h.max_instances - 1
+    ORDER BY array_position(%(ids)s::bigint[], h.id)
+    LIMIT 1
+    FOR NO KEY UPDATE SKIP LOCKED
+), grab AS (
+    UPDATE provisioning_host h
+    SET vcpus_used = h.vcpus_used + %(v)s, memory_mib_used = h.memory_mib_used + %(m)s,
+        disk_gib_used = h.disk_gib_used + %(d)s, instances_used = h.instances_used + 1
+    FROM pick WHERE h.id = pick.id
+    RETURNING h.id
+)
+INSERT INTO provisioning_claim (instance_id, host_id, kind, vcpus, memory_mib, disk_gib, created_at)
+SELECT %(instance)s, grab.id, %(kind)s, %(v)s, %(m)s, %(d)s, statement_timestamp() FROM grab
+RETURNING id, host_id
+"""
+
+
+def _claim_first_unlocked_pg(instance: Instance, host_ids: Sequence[int], kind: str) -> Claim | None:
+    """One statement: the first host in `host_ids` with room that no concurrent request holds,
+    its used figures raised, and the claim row written."""
+    it = instance.instance_type
+    with connection.cursor() as cur:
+        cur.execute(_PG_CLAIM_FIRST, {"ids": list(host_ids), "v": it.vcpus, "m": it.memory_mib,
+                                      "d": it.disk_gib, "instance": instance.pk, "kind": kind})
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return Claim(pk=row[0], instance=instance, host_id=row[1], kind=kind, vcpus=it.vcpus,
+                 memory_mib=it.memory_mib, disk_gib=it.disk_gib)
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    cause = exc.__cause__ or exc
+    return getattr(cause, "sqlstate", None) == DEADLOCK_SQLSTATE
+
+
+def claim_first(*, instance: Instance, host_ids: Sequence[int], kind: str = ClaimKind.INSTANCE) -> Claim | None:
+    """Claim room on the first host of `host_ids` (best first) that still has it; None if none does.
+
+    PostgreSQL: first one statement that skips hosts other requests are claiming right now (so
+    concurrent requests spread over the ranked candidates instead of queueing on the best one);
+    if every host with room was busy, wait for them in rank order and re-check each (a host that
+    is being claimed may still have room after that claim commits). SQLite serialises writers, so
+    the plain conditional UPDATE suffices there.
+    """
+    if not host_ids:
+        return None
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        claim = _claim_first_unlocked_pg(instance, host_ids, kind)
+        if claim is not None:
+            return claim
+    for host_id in host_ids:
+        if not postgres:
+            claim = claim_try(host_id=host_id, instance=instance, kind=kind)
+        else:
+            try:  # two multi-instance requests may wait on each other's hosts: let the victim move on
+                with transaction.atomic():
+                    claim = claim_try(host_id=host_id, instance=instance, kind=kind)
+            except DatabaseError as exc:
+                if not _is_deadlock(exc):
+                    raise
+                claim = None
+        if claim is not None:
+            return claim
+    return None
 
 
 def claim_release(*, instance: Instance, kind: str = ClaimKind.INSTANCE) -> bool:
@@ -43,3 +133,34 @@ def claim_release(*, instance: Instance, kind: str = ClaimKind.INSTANCE) -> bool
     )
     claim.delete()
     return True
+
+
+def ledger_audit() -> list[str]:
+    """Every broken capacity invariant, in words (empty when the ledger is exact)."""
+    problems = []
+    sums = {
+        row["host_id"]: row
+        for row in Claim.objects.values("host_id").annotate(
+            v=Sum("vcpus"), m=Sum("memory_mib"), d=Sum("disk_gib"), n=Count("id"))
+    }
+    zero = {"v": 0, "m": 0, "d": 0, "n": 0}
+    for h in Host.objects.order_by("pk").only(
+            "name", "vcpus_used", "memory_mib_used", "disk_gib_used", "instances_used",
+            "vcpus_limit", "memory_mib_limit", "disk_gib_limit", "max_instances"):
+        s = sums.get(h.pk, zero)
+        if (h.vcpus_used, h.memory_mib_used, h.disk_gib_used, h.instances_used) != (s["v"], s["m"], s["d"], s["n"]):
+            problems.append(f"{h.name}: used {h.vcpus_used}/{h.memory_mib_used}/{h.disk_gib_used}/{h.instances_used}"
+                            f" != claims {s['v']}/{s['m']}/{s['d']}/{s['n']}")
+        if (h.vcpus_used > h.vcpus_limit or h.memory_mib_used > h.memory_mib_limit
+                or h.disk_gib_used > h.disk_gib_limit or h.instances_used > h.max_instances):
+            problems.append(f"{h.name}: above its limits")
+    for c in Claim.objects.exclude(instance__state__in=LIVE_STATES).select_related("instance"):
+        problems.append(f"claim of {c.instance.public_id} ({c.instance.state}) on host {c.host_id} should be gone")
+    for c in Claim.objects.filter(kind=ClaimKind.INSTANCE).exclude(host_id=F("instance__host_id")) \
+            .select_related("instance"):
+        problems.append(f"claim of {c.instance.public_id} is on host {c.host_id}, the instance on {c.instance.host_id}")
+    live_unclaimed = Instance.objects.filter(state__in=LIVE_STATES, host__isnull=False) \
+        .exclude(claims__kind=ClaimKind.INSTANCE).values_list("public_id", flat=True)[:20]
+    for pid in live_unclaimed:
+        problems.append(f"live instance {pid} has no claim on its host")
+    return problems

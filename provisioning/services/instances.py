@@ -24,7 +24,7 @@ from ..exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaEx
 from ..lifecycle import transition_check
 from ..models import Appliance, Host, Instance, InstanceType, KeyPair, PlacementGroup, Reservation
 from ..placement import PlacementRequest, candidates, explain
-from .claims import claim_try
+from .claims import claim_first
 from .events import actor_name, event_record
 from .keypairs import keypair_get
 from .pipeline import step_schedule
@@ -180,10 +180,13 @@ def _allocate_ip(host: Host) -> str | None:
 
 def _place(inst: Instance, req: PlacementRequest) -> bool:
     """Claim capacity on the best host that still has it; False if none does."""
-    for option in candidates(req):
-        claim = claim_try(host_id=option.host.pk, instance=inst)
+    options = {option.host.pk: option for option in candidates(req)}
+    while options:
+        # Best first; on PostgreSQL hosts that concurrent requests are claiming are skipped.
+        claim = claim_first(instance=inst, host_ids=list(options))
         if claim is None:
-            continue  # another request took the room first: try the next host
+            return False  # other requests took the room first
+        option = options.pop(claim.host_id)
         ip = _allocate_ip(option.host)
         if ip is None:
             from .claims import claim_release
