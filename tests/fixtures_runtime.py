@@ -301,9 +301,18 @@ class CeleryProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def mark(self) -> None:
+        """Remember the log's end: ``task_errors()`` then looks only at what comes after."""
+        self._mark = (self.log_path, self.log_path.stat().st_size if self.log_path else 0)
+
     def task_errors(self) -> list[str]:
-        """Log lines of tasks that raised in this process (e.g. to fail fast inside a wait_for)."""
-        return [line for line in self.log_text().splitlines() if "raised unexpected" in line]
+        """Log lines of tasks that raised since the current test began (``celery_worker`` marks
+        the log at setup; a restart starts a new log). Handy to fail fast inside a wait_for."""
+        text = self.log_text()
+        mark_path, offset = getattr(self, "_mark", (None, 0))
+        if mark_path == self.log_path:
+            text = text.encode()[offset:].decode(errors="replace")
+        return [line for line in text.splitlines() if "raised unexpected" in line]
 
     def __repr__(self) -> str:
         state = "alive" if self.alive() else "stopped"
@@ -352,6 +361,7 @@ def celery_worker(celery_worker_session: CeleryProcess, transactional_db) -> Ite
     """
     if not celery_worker_session.alive():
         celery_worker_session.restart()
+    celery_worker_session.mark()
     yield celery_worker_session
     # Next test starts with an empty queue (the database is flushed between tests).
     if runtime.redis_answers(_redis_state["url"] or ""):

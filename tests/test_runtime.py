@@ -289,3 +289,14 @@ def test_celery_beat_runs_on_the_test_settings(celery_beat):
     assert celery_beat.alive()
     assert "beat: Starting" in celery_beat.log_text()
     assert celery_beat.env["SKYPORT_CELERY_QUEUE"] == TEST_QUEUE
+
+
+@pytest.mark.celery
+def test_task_errors_reports_a_task_that_raised_in_this_test(celery_worker):
+    from portal.celery import app
+
+    assert celery_worker.task_errors() == []
+    bad = app.send_task("celery.starmap", args=[]).id  # missing arguments: raises in the worker
+    errors = wait_for(lambda: [line for line in celery_worker.task_errors() if bad in line], timeout=60,
+                      message="the worker to log the failing task")
+    assert "TypeError" in errors[0]
