@@ -1,0 +1,264 @@
+"""Web forms: parse and shape input for the services; the business rules live in `provisioning`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from provisioning.choices import Protocol
+from provisioning.exceptions import InvalidRequest
+from provisioning.models import Appliance, InstanceType
+from provisioning.selectors import instance_type_list, keypair_list, security_group_list
+from provisioning.services.instances import MAX_COUNT
+from provisioning.services.keypairs import KEY_TYPES
+from provisioning.services.security_groups import RuleSpec, rule_parse
+
+
+class SignupForm(UserCreationForm):
+    """Username, email, password twice (Django's password validators apply)."""
+
+    email = forms.EmailField(required=True, help_text="For notices about your instances.")
+    label_suffix = ""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email address already exists; log in instead.")
+        return email
+
+
+# --------------------------------------------------------------------------- launch
+class OptionReasonSelect(forms.Select):
+    """A select whose options can be disabled, each with the reason appended to its label."""
+
+    def __init__(self, *args, disabled: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.disabled = disabled or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        reason = self.disabled.get(str(value))
+        if reason:
+            option["attrs"]["disabled"] = True
+            option["label"] = f"{label} — {reason}"
+        return option
+
+
+def type_shortfall(itype: InstanceType, appliance: Appliance) -> str:
+    """Why `itype` is too small for `appliance` ('' if it is big enough)."""
+    short = []
+    if itype.vcpus < appliance.min_vcpus:
+        short.append(f"{appliance.min_vcpus} vCPU")
+    if itype.memory_mib < appliance.min_memory_mib:
+        short.append(f"{appliance.min_memory_mib / 1024:g} GiB memory")
+    if itype.disk_gib < appliance.min_disk_gib:
+        short.append(f"{appliance.min_disk_gib} GiB disk")
+    return f"below the minimum: needs {', '.join(short)}" if short else ""
+
+
+def type_label(itype: InstanceType) -> str:
+    return f"{itype.name} · {itype.vcpus} vCPU · {itype.memory_gib_display} GiB · {itype.disk_gib} GiB disk"
+
+
+@dataclass
+class RuleRow:
+    """One 'new rule' row as the user typed it (re-rendered on errors)."""
+
+    protocol: str = "tcp"
+    ports: str = ""
+    cidr: str = "0.0.0.0/0"
+    error: str = ""
+
+
+PROTOCOL_CHOICES = [(Protocol.TCP, "TCP"), (Protocol.UDP, "UDP"), (Protocol.ICMP, "ICMP"), (Protocol.ALL, "All")]
+KEY_MODES = [
+    ("existing", "Use an existing key pair"),
+    ("create", "Create a new key pair"),
+    ("import", "Import a public key"),
+    ("none", "No key pair (log in with a generated password)"),
+]
+
+
+def default_rule_rows(appliance: Appliance) -> list[RuleRow]:
+    if appliance.os_family == "windows":
+        return [RuleRow("tcp", "3389", "0.0.0.0/0")]
+    return [RuleRow("tcp", "22", "0.0.0.0/0")]
+
+
+class LaunchForm(forms.Form):
+    """The request form. Cross-field rules are checked by `launch_validate`; this only parses."""
+
+    instance_type = forms.ChoiceField(label="Instance type")
+    name = forms.CharField(
+        label="Name", required=False, max_length=128,
+        help_text="Optional. Letters, digits, spaces, dots, dashes, underscores. Several instances get -1, -2, …",
+    )
+    count = forms.IntegerField(
+        label="Number of instances", min_value=1, max_value=MAX_COUNT, initial=1,
+        help_text=f"1 to {MAX_COUNT}; all are launched or none.",
+    )
+    key_mode = forms.ChoiceField(label="Key pair", choices=KEY_MODES, widget=forms.RadioSelect, initial="create")
+    key_name = forms.ChoiceField(label="Key pair", required=False)
+    new_key_name = forms.CharField(label="New key pair name", required=False, max_length=255)
+    new_key_type = forms.ChoiceField(
+        label="Key type", choices=[(t, t.upper() if t == "rsa" else t) for t in KEY_TYPES], initial="ed25519",
+        required=False,
+    )
+    import_key_name = forms.CharField(label="Key pair name", required=False, max_length=255)
+    public_key = forms.CharField(
+        label="Public key", required=False, strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "ssh-ed25519 AAAA… you@laptop", "spellcheck": "false"}),
+    )
+    security_groups = forms.MultipleChoiceField(
+        label="Existing security groups", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    user_data = forms.CharField(
+        label="User data", required=False, strip=False,
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "placeholder": "#cloud-config"}),
+    )
+
+    def __init__(self, *args, user, appliance: Appliance, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.appliance = appliance
+        types = list(instance_type_list())
+        self.types = {t.name: t for t in types}
+        disabled = {t.name: type_shortfall(t, appliance) for t in types}
+        disabled = {k: v for k, v in disabled.items() if v}
+        field = self.fields["instance_type"]
+        field.choices = [(t.name, type_label(t)) for t in types]
+        field.widget = OptionReasonSelect(choices=field.choices, disabled=disabled)
+        self.smallest_fit = next((t for t in types if t.name not in disabled), None)
+        if self.smallest_fit and not self.is_bound:
+            field.initial = self.smallest_fit.name
+        keys = list(keypair_list(user=user))
+        self.fields["key_name"].choices = [("", "Choose a key pair")] + [
+            (k.name, f"{k.name} ({k.key_type}, {k.fingerprint[:22]}…)") for k in keys]
+        if keys:
+            if not self.is_bound:
+                self.fields["key_mode"].initial = "existing"
+                self.fields["key_name"].initial = keys[0].name
+        else:
+            self.fields["key_mode"].choices = [c for c in KEY_MODES if c[0] != "existing"]
+        groups = list(security_group_list(user=user))
+        self.groups = groups
+        self.fields["security_groups"].choices = [
+            (g.name, f"{g.name} ({', '.join(str(r) for r in g.rules.all()) or 'no rules'})") for g in groups
+        ]
+        limit = settings.SKYPORT_USER_DATA_MAX_BYTES
+        self.user_data_limit = limit
+        self.fields["user_data"].help_text = (
+            f"Optional script or cloud-config run at first boot; at most {limit // 1024} KiB ({limit} bytes)."
+        )
+        self.rule_rows: list[RuleRow] = self._rule_rows_from_data() if self.is_bound else default_rule_rows(appliance)
+        self.rule_errors: list[str] = []
+        self.rule_specs: list[RuleSpec] | None = None
+
+    # ----------------------------------------------------------------- rules (rows of plain inputs)
+    def _rule_rows_from_data(self) -> list[RuleRow]:
+        data = self.data
+        protos = data.getlist("rule_protocol") if hasattr(data, "getlist") else []
+        ports = data.getlist("rule_ports") if hasattr(data, "getlist") else []
+        cidrs = data.getlist("rule_cidr") if hasattr(data, "getlist") else []
+        rows = []
+        for i in range(max(len(protos), len(ports), len(cidrs))):
+            rows.append(RuleRow(
+                protos[i] if i < len(protos) else "tcp",
+                (ports[i] if i < len(ports) else "").strip(),
+                (cidrs[i] if i < len(cidrs) else "").strip(),
+            ))
+        return rows
+
+    def _parse_rules(self) -> list[RuleSpec] | None:
+        specs: list[RuleSpec] = []
+        for index, row in enumerate(self.rule_rows):
+            takes_ports = row.protocol in ("tcp", "udp")
+            if not row.cidr and (not takes_ports or not row.ports):
+                continue  # an empty row: ignored
+            raw = {"protocol": row.protocol, "cidr": row.cidr or "0.0.0.0/0"}
+            if takes_ports:
+                if not row.ports:
+                    row.error = "Give a port (22) or a range (8000-8080)."
+                    self.rule_errors.append(f"Rule {index + 1}: {row.error}")
+                    continue
+                low, _, high = row.ports.partition("-")
+                raw["from_port"], raw["to_port"] = low.strip(), (high or low).strip()
+            try:
+                specs.append(rule_parse(raw, field="rules", index=index))
+            except InvalidRequest as exc:
+                msg = exc.errors["rules"][0].split(": ", 1)[-1]
+                row.error = msg
+                self.rule_errors.append(f"Rule {index + 1}: {msg}")
+        return specs or None
+
+    # ----------------------------------------------------------------- validation
+    def clean(self) -> dict:
+        data = super().clean()
+        mode = data.get("key_mode")
+        if mode == "existing" and not data.get("key_name"):
+            self.add_error("key_name", "Choose one of your key pairs, or pick another option.")
+        if mode == "create" and not data.get("new_key_name"):
+            self.add_error("new_key_name", "Give the new key pair a name.")
+        if mode == "import":
+            if not data.get("import_key_name"):
+                self.add_error("import_key_name", "Give the imported key pair a name.")
+            if not data.get("public_key"):
+                self.add_error("public_key", "Paste an OpenSSH public key (ssh-ed25519 AAAA… or ssh-rsa AAAA…).")
+        self.rule_specs = self._parse_rules()
+        return data
+
+    def is_valid(self) -> bool:
+        return super().is_valid() and not self.rule_errors
+
+    def requested_type(self) -> InstanceType | None:
+        name = self.data.get("instance_type") if self.is_bound else self.fields["instance_type"].initial
+        return self.types.get(name or "")
+
+    # Where a service's error field lands on this form.
+    SERVICE_FIELDS = {
+        "instance_type": "instance_type", "name": "name", "user_data": "user_data", "key_name": "key_name",
+        "security_groups": "security_groups", "min_count": "count", "max_count": "count",
+    }
+
+    def add_service_errors(self, errors: dict[str, list[str]], *, key_field: str | None = None) -> None:
+        """Put an InvalidRequest's field errors on the matching form fields (others at the top)."""
+        for fieldname, messages in errors.items():
+            target = self.SERVICE_FIELDS.get(fieldname)
+            if fieldname == "rules":
+                self.rule_errors.extend(messages)
+                continue
+            if fieldname in ("name", "key_type") and key_field:
+                target = key_field if fieldname == "name" else "new_key_type"
+            if fieldname == "public_key":
+                target = "public_key"
+            for message in messages:
+                if target and target in self.fields:
+                    self.add_error(target, message)
+                else:
+                    self.add_error(None, message)
+
+
+# --------------------------------------------------------------------------- key pairs page
+class KeyPairCreateForm(forms.Form):
+    label_suffix = ""
+    name = forms.CharField(label="Name", max_length=255, widget=forms.TextInput(attrs={"placeholder": "laptop"}))
+    key_type = forms.ChoiceField(
+        label="Type", choices=[(t, t.upper() if t == "rsa" else t) for t in KEY_TYPES], initial="ed25519"
+    )
+
+
+class KeyPairImportForm(forms.Form):
+    label_suffix = ""
+    name = forms.CharField(label="Name", max_length=255)
+    public_key = forms.CharField(
+        label="Public key",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "ssh-ed25519 AAAA… you@laptop", "spellcheck": "false"}),
+    )
