@@ -116,6 +116,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ and app dirs without collectstatic
 
 LOGIN_URL = "login"
@@ -127,8 +128,11 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 SKYPORT_SIM_SPEED = float(os.environ.get("SKYPORT_SIM_SPEED", "1.0"))
 if SKYPORT_SIM_SPEED < 0:
     raise ImproperlyConfigured("SKYPORT_SIM_SPEED must be >= 0 (1.0 = real time, 0 = instant).")
-# Longest countdown we ever schedule (seconds); the broker's visibility timeout must exceed it.
-SKYPORT_MAX_COUNTDOWN_S = 3600
+# Longest countdown we ever schedule (seconds); the broker's visibility timeout must exceed it, or
+# Redis would hand a waiting step to a second worker. A killed worker's message comes back only after
+# that timeout, so recovery does not wait for it: the reconciler (beat) re-drives overdue steps within
+# a minute, and every step is idempotent, so a late redelivery is a no-op.
+SKYPORT_MAX_COUNTDOWN_S = 900
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
@@ -146,7 +150,6 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("SKYPORT_CELERY_QUEUE", "skyport")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- REST API
 REST_FRAMEWORK = {
