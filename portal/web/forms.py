@@ -159,7 +159,7 @@ class LaunchForm(forms.Form):
             f"Optional script or cloud-config run at first boot; at most {limit // 1024} KiB ({limit} bytes)."
         )
         self.rule_rows: list[RuleRow] = self._rule_rows_from_data() if self.is_bound else default_rule_rows(appliance)
-        self.rule_errors: list[str] = []
+        self.rule_errors: list[str] = []  # about the rules as a whole; row errors live on RuleRow
         self.rule_specs: list[RuleSpec] | None = None
 
     # ----------------------------------------------------------------- rules (rows of plain inputs)
@@ -181,22 +181,21 @@ class LaunchForm(forms.Form):
         specs: list[RuleSpec] = []
         for index, row in enumerate(self.rule_rows):
             takes_ports = row.protocol in ("tcp", "udp")
-            if not row.cidr and (not takes_ports or not row.ports):
-                continue  # an empty row: ignored
+            if takes_ports and not row.ports and row.cidr in ("", "0.0.0.0/0"):
+                continue  # a row left as added (no port yet): ignored
+            if not takes_ports and not row.cidr:
+                continue
             raw = {"protocol": row.protocol, "cidr": row.cidr or "0.0.0.0/0"}
             if takes_ports:
                 if not row.ports:
                     row.error = "Give a port (22) or a range (8000-8080)."
-                    self.rule_errors.append(f"Rule {index + 1}: {row.error}")
                     continue
                 low, _, high = row.ports.partition("-")
                 raw["from_port"], raw["to_port"] = low.strip(), (high or low).strip()
             try:
                 specs.append(rule_parse(raw, field="rules", index=index))
             except InvalidRequest as exc:
-                msg = exc.errors["rules"][0].split(": ", 1)[-1]
-                row.error = msg
-                self.rule_errors.append(f"Rule {index + 1}: {msg}")
+                row.error = exc.errors["rules"][0].split(": ", 1)[-1]
         return specs or None
 
     # ----------------------------------------------------------------- validation
@@ -215,8 +214,31 @@ class LaunchForm(forms.Form):
         self.rule_specs = self._parse_rules()
         return data
 
+    @property
+    def has_rule_errors(self) -> bool:
+        """Errors on rule rows (shown on the row) or about the rules as a whole (shown below them)."""
+        return bool(self.rule_errors) or any(row.error for row in self.rule_rows)
+
     def is_valid(self) -> bool:
-        return super().is_valid() and not self.rule_errors
+        return self.fields_valid() and not self.has_rule_errors
+
+    def fields_valid(self) -> bool:
+        """The fields parse; the rules and the services may still refuse."""
+        return super().is_valid()
+
+    def error_summary(self) -> list[tuple[str, str, str]]:
+        """(anchor, label, message) for every field error, for the summary at the top of the form."""
+        out = []
+        for name, errors in self.errors.items():
+            if name == "__all__" or name not in self.fields:
+                continue
+            anchor = "key-options" if name == "key_mode" else f"id_{name}"
+            out.extend((anchor, self.fields[name].label, e) for e in errors)
+        for index, row in enumerate(self.rule_rows, start=1):
+            if row.error:
+                out.append(("rule-rows", f"Rule {index}", row.error))
+        out.extend(("rule-rows", "Access rules", e) for e in self.rule_errors)
+        return out
 
     def requested_type(self) -> InstanceType | None:
         name = self.data.get("instance_type") if self.is_bound else self.fields["instance_type"].initial

@@ -237,7 +237,7 @@ def quota_context(user, itype, count: int) -> dict:
     exceeds = any(r["exceeds"] for r in rows)
     message = ""
     if itype and exceeds:
-        over = ", ".join(r["label"].lower() for r in rows if r["exceeds"])
+        over = ", ".join(r["label"] if r["label"] == "vCPUs" else r["label"].lower() for r in rows if r["exceeds"])
         message = (f"{count} × {itype.name} would exceed your quota ({over}). "
                    + (f"At most {fits} fit{'s' if fits == 1 else ''}; lower the count or pick a smaller type."
                       if fits else "Terminate instances you no longer need or ask an operator for more."))
@@ -292,7 +292,7 @@ def _launch(request: HttpRequest, form: LaunchForm, appliance: Appliance):
                 )
             except InvalidRequest as exc:
                 form.add_service_errors(exc.errors)
-            if spec is None or form.errors or form.rule_errors:
+            if spec is None or form.errors or form.has_rule_errors:
                 raise _Invalid
             reservation = reservation_create(user=user, spec=spec)
     except _Invalid:
@@ -344,7 +344,9 @@ def launch(request: HttpRequest, slug: str) -> HttpResponse:
         return page(request, "web/launch.html", _launch_context(request, form, appliance))
     if request.method == "POST":
         form = LaunchForm(request.POST, user=request.user, appliance=appliance)
-        if form.is_valid():
+        if form.fields_valid():
+            # Even with bad rule rows, let the services check everything else: every bad field
+            # is named at once, and nothing is created unless all is well.
             reservation = _launch(request, form, appliance)
             if reservation is not None:
                 instances = list(reservation.instances.order_by("id"))

@@ -114,9 +114,19 @@ def test_duplicate_key_pair_name_is_a_field_error(web, catalog, user, public_key
 def test_bad_rules_are_shown_on_their_rows(web, catalog):
     body = web.post(URL, launch_data(rule_protocol=["tcp", "udp"], rule_ports=["http", "53"],
                                      rule_cidr=["0.0.0.0/0", "999.0.0.0/8"])).content.decode()
-    assert 'id="rules-errors"' in body
-    assert "Rule 1: ports must be whole numbers" in body
-    assert "Rule 2: &#x27;999.0.0.0/8&#x27; is not an IPv4 CIDR" in body
+    assert 'id="rule-error-1">ports must be whole numbers' in body
+    assert 'id="rule-error-2">&#x27;999.0.0.0/8&#x27; is not an IPv4 CIDR' in body
+    assert "The request was not launched." in body
+    assert '<a href="#rule-rows">Rule 1</a>: ports must be whole numbers' in body  # the summary links to it
+    assert nothing_created()
+
+
+def test_every_bad_field_is_named_at_once(web, catalog):
+    body = web.post("/appliances/windows-server-2019/launch/", launch_data(
+        instance_type="t3.nano", user_data="x" * 20000, key_mode="import", import_key_name="k",
+        public_key="ssh-ed25519 nope", rule_ports=["none"])).content.decode()
+    assert field_errors(body, "instance_type") and field_errors(body, "user_data")
+    assert field_errors(body, "public_key") and 'id="rule-error-1"' in body
     assert nothing_created()
 
 
@@ -176,9 +186,13 @@ def test_launch_one_then_running_with_ssh_credentials(web, catalog, user):
 
 
 def test_launch_several_goes_to_my_instances(web, catalog):
-    response = web.post(URL, launch_data(name="node", count="3", security_groups=[]))
+    # The second rule row was added and left empty: it is ignored, not an error.
+    response = web.post(URL, launch_data(name="node", count="3", rule_protocol=["tcp", "tcp", "icmp"],
+                                         rule_ports=["80-81", "", ""], rule_cidr=["10.0.0.0/8", "0.0.0.0/0", ""]))
     assert response.status_code == 302 and response["Location"] == "/instances/"
     assert sorted(Instance.objects.values_list("name", flat=True)) == ["node-1", "node-2", "node-3"]
+    group = SecurityGroup.objects.get(name__startswith="launch-wizard-")
+    assert [str(r) for r in group.rules.all()] == ["TCP 80-81 from 10.0.0.0/8"]
     body = web.get("/instances/").content.decode()
     assert "Launching 3 instances of Ubuntu LAMP" in body
 
