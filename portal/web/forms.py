@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 from provisioning.choices import Protocol
 from provisioning.exceptions import InvalidRequest
@@ -17,11 +17,22 @@ from provisioning.services.keypairs import KEY_TYPES
 from provisioning.services.security_groups import RuleSpec, rule_parse
 
 
-class SignupForm(UserCreationForm):
+class NoColonMixin:
+    """Labels without Django's trailing colon (the layout sets labels apart already)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class LoginForm(NoColonMixin, AuthenticationForm):
+    pass
+
+
+class SignupForm(NoColonMixin, UserCreationForm):
     """Username, email, password twice (Django's password validators apply)."""
 
     email = forms.EmailField(required=True, help_text="For notices about your instances.")
-    label_suffix = ""
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
@@ -269,16 +280,14 @@ class LaunchForm(forms.Form):
 
 
 # --------------------------------------------------------------------------- key pairs page
-class KeyPairCreateForm(forms.Form):
-    label_suffix = ""
+class KeyPairCreateForm(NoColonMixin, forms.Form):
     name = forms.CharField(label="Name", max_length=255, widget=forms.TextInput(attrs={"placeholder": "laptop"}))
     key_type = forms.ChoiceField(
         label="Type", choices=[(t, t.upper() if t == "rsa" else t) for t in KEY_TYPES], initial="ed25519"
     )
 
 
-class KeyPairImportForm(forms.Form):
-    label_suffix = ""
+class KeyPairImportForm(NoColonMixin, forms.Form):
     name = forms.CharField(label="Name", max_length=255)
     public_key = forms.CharField(
         label="Public key",

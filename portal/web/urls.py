@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import views
+from .forms import LoginForm
 
 urlpatterns = [
     path("", views.marketplace, name="marketplace"),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("keypairs/<str:public_id>/delete/", views.keypair_remove, name="keypair-delete"),
     path("keypairs/<str:public_id>/download/", views.keypair_download, name="keypair-download"),
     path("signup/", views.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
+         name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
