@@ -141,8 +141,29 @@ class ArchitectureFilter(HostFilter):
 CPU_CLASSES = ((True, True), (True, False), (False, True), (False, False))
 
 
+# The simulator's verdict per (guest, allowed modes) -> {CPU class: runnable modes}; pure, so shared.
+_CLASS_MODES: dict[tuple, dict[tuple[bool, bool], list[str]]] = {}
+
+
 def _class_q(is_64bit: bool, hw_virt: bool) -> Q:
     return Q(is_64bit=is_64bit, has_hw_virt=hw_virt)
+
+
+def _classes_q(classes: list[tuple[bool, bool]]) -> Q:
+    """The smallest condition selecting hosts of these CPU classes (simple for the planner)."""
+    got = set(classes)
+    if got == set(CPU_CLASSES):
+        return Q()
+    for is_64bit in (True, False):
+        if got == {(is_64bit, True), (is_64bit, False)}:
+            return Q(is_64bit=is_64bit)
+    for hw_virt in (True, False):
+        if got == {(True, hw_virt), (False, hw_virt)}:
+            return Q(has_hw_virt=hw_virt)
+    cond = Q(pk__in=[])
+    for c in classes:
+        cond |= _class_q(*c)
+    return cond
 
 
 def _mode_words(modes: list[str]) -> str:
@@ -168,6 +189,8 @@ class VirtModeFilter(HostFilter):
         """For each CPU class, the allowed modes the simulator accepts (memoised on the request)."""
         cache = req.cache.get("class_modes")
         if cache is None:
+            cache = _CLASS_MODES.get((req.guest_key(), tuple(self.modes(req))))
+        if cache is None:
             cache = {}
             for is_64bit, hw_virt in CPU_CLASSES:
                 features = (["lm"] if is_64bit else []) + (["vmx"] if hw_virt else [])
@@ -177,15 +200,14 @@ class VirtModeFilter(HostFilter):
                     m for m in self.modes(req)
                     if driver.mode_check(probe, req.appliance, req.instance_type, m)[0]
                 ]
-            req.cache["class_modes"] = cache
+            if len(_CLASS_MODES) >= 1024:
+                _CLASS_MODES.clear()
+            _CLASS_MODES[(req.guest_key(), tuple(self.modes(req)))] = cache
+        req.cache["class_modes"] = cache
         return cache
 
     def _cpu_ok(self, req) -> Q:
-        ok = [c for c, modes in self.class_modes(req).items() if modes]
-        cond = Q(pk__in=[])
-        for c in ok:
-            cond |= _class_q(*c)
-        return cond
+        return _classes_q([c for c, modes in self.class_modes(req).items() if modes])
 
     def condition(self, req):
         cond = Q(pk__in=[])
@@ -193,12 +215,7 @@ class VirtModeFilter(HostFilter):
             classes = [c for c, modes in self.class_modes(req).items() if mode in modes]
             if not classes:
                 continue
-            by_class = Q()
-            if len(classes) < len(CPU_CLASSES):
-                by_class = Q(pk__in=[])
-                for c in classes:
-                    by_class |= _class_q(*c)
-            cond |= Q(modes_csv__contains=f",{mode},") & by_class
+            cond |= Q(modes_csv__contains=f",{mode},") & _classes_q(classes)
         return cond
 
     def refusals(self, req):

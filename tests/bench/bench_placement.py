@@ -1,0 +1,276 @@
+"""Benchmark: placement on a 10,000-host / 100,000-instance fleet on PostgreSQL.
+
+Measures (and records under "placement" in var/bench/results.json):
+- placement decision latency p50/p99 over >= 1000 decisions (`candidates`: filters, weighers,
+  mode check; goal p99 < 10 ms),
+- sustained placements per second with 8 concurrent requesters (processes, one connection and one
+  user each), each running whole `reservation_create` transactions (quota lock, reservation and
+  instance rows, placement, atomic claim, address, events; goal >= 500/s on 2 cores). Publishing
+  the pipeline's first step to the broker is replaced by a counter: no worker runs here,
+- queries per placement decision and per request transaction (constant, whatever the fleet size:
+  measured on a 10-host fleet and on the full one).
+
+Run: `python tests/bench/bench_placement.py [--hosts N --instances N --seconds S --keep]`.
+Needs PostgreSQL: DATABASE_URL if it is postgres://, else postgres://postgres@127.0.0.1:5432/postgres;
+creates (and drops) its own database `skyport_bench`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):  # run as a script: make the repo root importable
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+BENCH_DB = "skyport_bench"
+REQUEST_TYPES = ("t3.micro", "t3.small", "t3.medium", "m5.large")
+
+
+def admin_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    return url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_ADMIN_URL
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def recreate_database(url: str, name: str) -> str | None:
+    """Drop and create `name` through `url`; the reason in words when PostgreSQL does not answer."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        return f"{type(exc).__name__}: {str(exc).strip()}"
+    return None
+
+
+def drop_database(url: str, name: str) -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# --------------------------------------------------------------------------- measurements
+def stub_dispatch() -> list:
+    """No worker here: count the pipeline messages instead of publishing them to a broker."""
+    from provisioning.services import pipeline
+
+    sent: list = []
+    pipeline.step_enqueue = lambda *, instance_id, seq, countdown=0.0: sent.append(instance_id)
+    return sent
+
+
+def request_mix(rnd: random.Random, n: int) -> list:
+    from provisioning.models import Appliance, Host, InstanceType
+    from provisioning.placement import PlacementRequest
+
+    apps = list(Appliance.objects.all())
+    types = list(InstanceType.objects.filter(name__in=REQUEST_TYPES))
+    zones = [""] + sorted(set(Host.objects.values_list("availability_zone", flat=True).distinct()))
+    out = []
+    for _ in range(n):
+        app = rnd.choice(apps)
+        fitting = [t for t in types if t.vcpus >= app.min_vcpus and t.memory_mib >= app.min_memory_mib
+                   and t.disk_gib >= app.min_disk_gib] or types
+        out.append(PlacementRequest(appliance=app, instance_type=rnd.choice(fitting),
+                                    availability_zone=rnd.choice(zones)))
+    return out
+
+
+def decision_latency(n: int, seed: int = 7) -> tuple[float, float, int]:
+    """p50, p99 (ms) of `candidates` over n mixed requests; how many found no host."""
+    from provisioning.placement import candidates
+
+    reqs = request_mix(random.Random(seed), n)
+    for req in reqs[:50]:  # warm up: connection, compiled SQL per request shape
+        candidates(req)
+    times, empty = [], 0
+    for req in reqs:
+        t0 = time.perf_counter()
+        found = candidates(req)
+        times.append((time.perf_counter() - t0) * 1000)
+        empty += not found
+    return percentile(times, 0.50), percentile(times, 0.99), empty
+
+
+def query_counts(user) -> tuple[int, int]:
+    """Queries one placement decision and one whole request transaction run (rolled back)."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from provisioning.placement import PlacementRequest, candidates
+    from provisioning.services.instances import launch_validate, reservation_create
+
+    spec = launch_validate(user=user, appliance="ubuntu-lamp", instance_type="t3.small")
+    req = PlacementRequest(appliance=spec.appliance, instance_type=spec.instance_type)
+    candidates(req)
+    with CaptureQueriesContext(connection) as decision:
+        candidates(req)
+
+    class Rollback(Exception):
+        pass
+
+    with CaptureQueriesContext(connection) as whole:
+        try:
+            with transaction.atomic():
+                reservation_create(user=user, spec=spec)
+                raise Rollback
+        except Rollback:
+            pass
+    return len(decision.captured_queries), len(whole.captured_queries)
+
+
+def _client(index: int, seconds: float, start_at: float, out) -> None:
+    """One requester process: whole reservation_create transactions until the time is up."""
+    import django
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    django.setup()
+    connections.close_all()  # never share the parent's socket
+    stub_dispatch()
+    from provisioning.exceptions import InsufficientCapacity
+    from provisioning.services.instances import launch_validate, reservation_create
+
+    try:
+        user = get_user_model().objects.get(username=f"bench-client-{index}")
+        rnd = random.Random(index)
+        specs = [launch_validate(user=user, appliance=a, instance_type=t)
+                 for a in ("ubuntu-22-04", "debian-12", "ubuntu-lamp", "centos-7-lemp", "nginx-alpine-container")
+                 for t in ("t3.small", "t3.medium")]
+        while time.time() < start_at:
+            time.sleep(0.001)
+        placed = refused = 0
+        deadline = start_at + seconds
+        while time.time() < deadline:
+            try:
+                reservation_create(user=user, spec=rnd.choice(specs))
+                placed += 1
+            except InsufficientCapacity:
+                refused += 1
+        out.put((placed, refused, time.time() - start_at, None))
+    except Exception as exc:  # noqa: BLE001 - reported by the parent, which must not wait forever
+        out.put((0, 0, 0.0, f"client {index}: {type(exc).__name__}: {exc}"))
+    finally:
+        connections.close_all()
+
+
+def throughput(clients: int, seconds: float) -> tuple[float, int, int]:
+    """Placements per second with `clients` concurrent requester processes."""
+    import multiprocessing
+
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    from provisioning.services.quotas import quota_set
+
+    User = get_user_model()
+    for i in range(clients):
+        u, _ = User.objects.get_or_create(username=f"bench-client-{i}")
+        quota_set(user=u, instances=10**6, vcpus=10**7, memory_mib=10**9)
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    start_at = time.time() + 2.0  # every process connected and ready before the clock starts
+    procs = [ctx.Process(target=_client, args=(i, seconds, start_at, out)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=seconds + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    errors = [r[3] for r in results if r[3]]
+    if errors:
+        raise RuntimeError("requester failed: " + "; ".join(errors))
+    placed = sum(r[0] for r in results)
+    refused = sum(r[1] for r in results)
+    elapsed = max(r[2] for r in results)
+    return placed / elapsed, placed, refused
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hosts", type=int, default=10_000)
+    ap.add_argument("--instances", type=int, default=100_000)
+    ap.add_argument("--decisions", type=int, default=2000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of the concurrent phase")
+    ap.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database afterwards")
+    args = ap.parse_args(argv)
+
+    admin = admin_url()
+    why = recreate_database(admin, BENCH_DB)
+    if why:
+        print(f"bench_placement: needs PostgreSQL, and none answers at {admin} ({why}).\n"
+              "Start one or set DATABASE_URL=postgres://user@host:port/db.", file=sys.stderr)
+        return 2
+    os.environ["DATABASE_URL"] = with_database(admin, BENCH_DB)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ["SKYPORT_SIM_SPEED"] = "0"
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from provisioning.services.claims import ledger_audit
+    from provisioning.services.fleet import fleet_build
+    from tests.bench.results import record
+
+    try:
+        call_command("migrate", verbosity=0)
+        stub_dispatch()
+        small = fleet_build(hosts=10, instances=50, prefix="small")
+        probe_user, _ = get_user_model().objects.get_or_create(username="bench-probe")
+        q_small = query_counts(probe_user)
+        t0 = time.perf_counter()
+        fleet = fleet_build(hosts=args.hosts, instances=args.instances, prefix="fl")
+        print(f"fleet: {fleet.hosts} hosts, {fleet.instances} instances built in {time.perf_counter() - t0:.1f} s "
+              f"(+{small.hosts} hosts of a small fleet)")
+        q_big = query_counts(probe_user)
+        print(f"queries: {q_big[0]} per placement decision, {q_big[1]} per request transaction "
+              f"({q_small[0]} and {q_small[1]} on a {small.hosts}-host fleet)")
+        p50, p99, empty = decision_latency(args.decisions)
+        print(f"decision latency over {args.decisions} mixed requests: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+              f" ({empty} found no host)")
+        rate, placed, refused = throughput(args.clients, args.seconds)
+        print(f"{args.clients} concurrent requesters: {rate:.0f} placements/s ({placed} placed, {refused} refused "
+              f"in {args.seconds:g} s of whole reservation_create transactions)")
+        problems = ledger_audit()
+        print("ledger: exact" if not problems else f"ledger: {len(problems)} problems, e.g. {problems[:3]}")
+        record("placement", {
+            "hosts": fleet.hosts + small.hosts, "instances": fleet.instances + small.instances,
+            "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
+            "placements_per_s_8_clients" if args.clients == 8 else f"placements_per_s_{args.clients}_clients":
+                round(rate, 1),
+            "queries_per_placement": q_big[0], "queries_per_request": q_big[1],
+            "queries_per_placement_10_hosts": q_small[0], "decisions": args.decisions,
+            "fleet_build_s": round(fleet.seconds, 2), "cpus": os.cpu_count(), "ledger_exact": not problems,
+        })
+        return 0 if not problems else 1
+    finally:
+        if not args.keep:
+            drop_database(admin, BENCH_DB)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
