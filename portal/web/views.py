@@ -190,7 +190,8 @@ def marketplace(request: HttpRequest) -> HttpResponse:
         "categories": categories,
     }
     if is_fragment_request(request):
-        return render(request, "web/_appliance_results.html", context)
+        # The fragment also updates the page's live status line (out of band) for screen readers.
+        return render(request, "web/_appliance_results.html", {**context, "fragment": True})
     return page(request, "web/marketplace.html", context)
 
 
@@ -535,6 +536,7 @@ def instance_progress(request: HttpRequest, public_id: str) -> HttpResponse:
     """The live fragment, polled every second; HTTP 286 tells htmx to stop once nothing is pending."""
     inst = _own_instance(request, public_id)
     context = instance_context(inst)
+    context["announce"] = context["final"]  # the last poll tells screen readers how it ended
     response = render(request, "web/_instance_live.html", context)
     if context["final"]:
         response.status_code = 286

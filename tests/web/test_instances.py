@@ -75,6 +75,7 @@ def test_progress_polls_while_busy_then_answers_286(web, catalog, user):
     assert done.status_code == 286
     assert "hx-trigger" not in body and body.count('class="done"') == 5 and "<html" not in body
     assert "Set hostname to" in body  # the console log comes with the same poll
+    assert f'<p id="instance-status" hx-swap-oob="innerHTML">{inst.public_id} is running.</p>' in body
     page = web.get(inst.get_absolute_url()).content.decode()
     assert "hx-trigger" not in page and 'id="progress-status">Finished' in page
 

@@ -62,6 +62,7 @@ def test_live_filtering_markup_and_fragment(client, catalog):
     assert "<html" not in text and "Windows Server 2019" in text
     assert set(cards(fragment)) == {"windows-server-2003", "windows-server-2019"}
     assert "HX-Request" in fragment["Vary"]
+    assert '<p id="results-status" hx-swap-oob="innerHTML">2 appliances found for “windows”.</p>' in text
     # A boosted request or a history restore wants the whole page.
     for headers in ({"HX-Request": "true", "HX-Boosted": "true"},
                     {"HX-Request": "true", "HX-History-Restore-Request": "true"}):
