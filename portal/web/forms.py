@@ -252,7 +252,8 @@ class LaunchForm(forms.Form):
         return out
 
     def requested_type(self) -> InstanceType | None:
-        name = self.data.get("instance_type") if self.is_bound else self.fields["instance_type"].initial
+        field = "instance_type"
+        name = self.data.get(field) if self.is_bound else self.get_initial_for_field(self.fields[field], field)
         return self.types.get(name or "")
 
     # Where a service's error field lands on this form.

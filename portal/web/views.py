@@ -321,7 +321,8 @@ def _launch(request: HttpRequest, form: LaunchForm, appliance: Appliance):
 
 
 def _launch_context(request: HttpRequest, form: LaunchForm, appliance: Appliance) -> dict:
-    count = _parse_count(form.data.get("count") if form.is_bound else form.fields["count"].initial)
+    count = _parse_count(form.data.get("count") if form.is_bound
+                         else form.get_initial_for_field(form.fields["count"], "count"))
     return {
         "section": "marketplace",
         "appliance": appliance,

@@ -158,7 +158,9 @@ def test_no_capacity_shows_the_per_filter_explanation(web, catalog, user):
 
 
 def test_no_javascript_add_rule_keeps_the_input(web, catalog):
-    body = web.post(URL, launch_data(name="keep-me", add_rule="1")).content.decode()
+    body = web.post(URL, launch_data(name="keep-me", add_rule="1", instance_type="m5.large", count="2"))
+    body = body.content.decode()
+    assert "this request: <strong>16 GiB</strong>" in body  # the quota panel follows the typed type and count
     assert body.count('name="rule_ports"') == 2 and 'value="keep-me"' in body
     assert "errorlist" not in body
     assert nothing_created()
