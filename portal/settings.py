@@ -194,3 +194,6 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-steps": {"task": "provisioning.reconcile", "schedule": 15.0},
 }
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "portal.api.exceptions.exception_handler"
+# Placement weighers (provisioning.placement.weighers): name -> multiplier, 0 switches one off.
+# Positive free_memory / free_vcpu spread guests over the emptiest hosts; negative ones stack them.
+SKYPORT_WEIGHERS = {"free_memory": 1.0, "free_vcpu": 0.5, "image_cache": 0.6, "page_sharing": 0.3, "soft_affinity": 2.0}
