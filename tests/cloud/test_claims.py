@@ -1,0 +1,226 @@
+"""Atomic claims: conditional updates, SKIP LOCKED on PostgreSQL, CHECK constraints, real races.
+
+The race tests use threads, each with its own database connection (closed at thread end), on a
+transactional database. On PostgreSQL they race for real (row locks, re-checked conditional
+updates); on SQLite the IMMEDIATE transactions serialise them, which the same assertions prove.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import F
+
+from provisioning.exceptions import InsufficientCapacity, QuotaExceeded
+from provisioning.models import Appliance, Claim, Host, Instance, InstanceType, Reservation
+from provisioning.services import instances as svc
+from provisioning.services.claims import claim_first, claim_release, claim_try, ledger_audit
+from provisioning.services.quotas import quota_set
+from provisioning.services.security_groups import security_group_default
+from tests.fixtures_domain import ledger_problems
+
+from .conftest import make_host
+
+ROOM = 10
+
+
+def bare_instance(user, itype: str = "t3.small") -> Instance:
+    """An instance row without placement (for claiming by hand)."""
+    res = Reservation.objects.create(owner=user)
+    return Instance.objects.create(owner=user, reservation=res, appliance=Appliance.objects.get(slug="debian-12"),
+                                   instance_type=InstanceType.objects.get(name=itype))
+
+
+def host_for(n: int, name: str = "only") -> Host:
+    """One host with room for exactly `n` t3.small (2 vCPU / 2 GiB / 20 GiB) in every dimension."""
+    return make_host(name, threads=2 * n, cpu_ratio=1.0, memory_gib=2 * n, reserved_mib=0, disk_gib=20 * n)
+
+
+# --------------------------------------------------------------------------- unit
+@pytest.mark.django_db
+def test_claim_try_is_conditional_and_release_is_idempotent(cloud_catalog, user):
+    host = host_for(1)
+    a, b = bare_instance(user), bare_instance(user)
+    claim = claim_try(host_id=host.pk, instance=a)
+    assert claim is not None and (claim.vcpus, claim.memory_mib, claim.disk_gib) == (2, 2048, 20)
+    assert claim_try(host_id=host.pk, instance=b) is None  # full: nothing changes
+    host.refresh_from_db()
+    assert (host.vcpus_used, host.memory_mib_used, host.disk_gib_used, host.instances_used) == (2, 2048, 20, 1)
+    assert claim_release(instance=a) is True and claim_release(instance=a) is False
+    host.refresh_from_db()
+    assert (host.vcpus_used, host.instances_used) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_claim_first_takes_the_first_host_in_rank_order_that_has_room(cloud_catalog, user):
+    full, second, third = host_for(1, "full"), host_for(1, "second"), host_for(1, "third")
+    claim_try(host_id=full.pk, instance=bare_instance(user))
+    claim = claim_first(instance=bare_instance(user), host_ids=[full.pk, second.pk, third.pk])
+    assert claim.host_id == second.pk
+    assert claim_first(instance=bare_instance(user), host_ids=[]) is None
+    assert ledger_problems() == []
+
+
+@pytest.mark.django_db
+def test_check_constraints_are_the_last_guard(cloud_catalog):
+    host = host_for(1)
+    for field, limit in (("vcpus_used", "vcpus_limit"), ("memory_mib_used", "memory_mib_limit"),
+                         ("disk_gib_used", "disk_gib_limit"), ("instances_used", "max_instances")):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Host.objects.filter(pk=host.pk).update(**{field: F(limit) + 1})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Host.objects.filter(pk=host.pk).update(vcpus_used=-1)
+
+
+@pytest.mark.django_db
+def test_ledger_audit_names_every_broken_invariant(cloud_catalog, user):
+    host = host_for(2)
+    inst = bare_instance(user)
+    claim_try(host_id=host.pk, instance=inst)
+    Instance.objects.filter(pk=inst.pk).update(host=host)
+    assert ledger_audit() == []
+    Host.objects.filter(pk=host.pk).update(memory_mib_used=F("memory_mib_used") + 1)
+    Instance.objects.filter(pk=inst.pk).update(state="terminated")
+    problems = ledger_audit()
+    assert any("!= claims" in p for p in problems)
+    assert any(f"claim of {inst.public_id} (terminated)" in p for p in problems)
+
+
+# --------------------------------------------------------------------------- races
+def _race(n_requests: int, room: int) -> tuple[list[str], list[str], list[BaseException]]:
+    """`n_requests` users (own connection each) ask at once for one t3.small on a host with `room`."""
+    host_for(room)
+    User = get_user_model()
+    users = [User.objects.create_user(f"racer-{i}") for i in range(n_requests)]
+    for u in users:  # rows the request would otherwise create on the fly (not what is raced for)
+        quota_set(user=u, instances=5, vcpus=50, memory_mib=10**6)
+        security_group_default(user=u)
+    barrier = threading.Barrier(n_requests)
+    placed: list[str] = []
+    refused: list[str] = []
+    crashed: list[BaseException] = []
+    lock = threading.Lock()
+
+    def request(user) -> None:
+        try:
+            barrier.wait(timeout=60)
+            reservation = svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.small")
+            with lock:
+                placed.append(reservation.instances.get().public_id)
+        except InsufficientCapacity as exc:
+            with lock:
+                refused.append(exc.message)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            with lock:
+                crashed.append(exc)
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    threads = [threading.Thread(target=request, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert not any(t.is_alive() for t in threads), "a racing request hung"
+    return placed, refused, crashed
+
+
+def _assert_exactly_room(placed, refused, crashed, room: int, n: int) -> None:
+    assert crashed == []
+    assert len(placed) == room and len(refused) == n - room
+    assert set(refused) == {"No host can take 2 vCPU / 2 GiB: 1 of 1 lacks memory (largest free 0 GiB)."}
+    host = Host.objects.get()
+    assert (host.vcpus_used, host.memory_mib_used, host.instances_used) == (host.vcpus_limit,
+                                                                             host.memory_mib_limit, room)
+    assert Claim.objects.count() == Instance.objects.count() == room
+    assert len(set(Instance.objects.values_list("private_ip", flat=True))) == room
+    assert ledger_problems() == [] and ledger_audit() == []
+
+
+@pytest.mark.postgres
+def test_fifty_requests_race_for_ten_slots_on_postgres(transactional_db, cloud_catalog):
+    placed, refused, crashed = _race(50, ROOM)
+    _assert_exactly_room(placed, refused, crashed, ROOM, 50)
+
+
+def test_fifty_requests_race_for_ten_slots_on_any_database(transactional_db, cloud_catalog):
+    """On SQLite the IMMEDIATE transactions queue the writers: the same outcome, serialised."""
+    placed, refused, crashed = _race(50, ROOM)
+    _assert_exactly_room(placed, refused, crashed, ROOM, 50)
+
+
+def test_one_users_racing_requests_cannot_exceed_the_quota(transactional_db, cloud_catalog, user):
+    make_host("big", memory_gib=256)
+    quota_set(user=user, instances=3, vcpus=100, memory_mib=10**6)
+    security_group_default(user=user)
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def request() -> None:
+        try:
+            barrier.wait(timeout=60)
+            svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.small")
+            result = "placed"
+        except QuotaExceeded as exc:
+            result = exc.errors["quota"][0]
+        except BaseException as exc:  # noqa: BLE001
+            result = repr(exc)
+        finally:
+            connections.close_all()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=request) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert outcomes.count("placed") == 3
+    assert {o for o in outcomes if o != "placed"} == {
+        "Quota exceeded — instances: limit 3, in use 3, requested 1. Terminate instances or ask an operator to "
+        "raise your quota."}
+    assert ledger_problems() == []
+
+
+@pytest.mark.postgres
+def test_claims_skip_a_host_another_request_is_claiming(transactional_db, cloud_catalog, user):
+    """PostgreSQL: while one transaction holds its claim on host A, another goes straight to B
+    instead of queueing behind it; and when A is the only choice it waits, then re-checks."""
+    a, b = host_for(2, "a"), host_for(2, "b")
+    holder, other, late = bare_instance(user), bare_instance(user), bare_instance(user)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                assert claim_try(host_id=a.pk, instance=holder) is not None
+                holding.set()
+                release.wait(timeout=60)
+        finally:
+            connections.close_all()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert holding.wait(timeout=60)
+    with transaction.atomic():
+        assert claim_first(instance=other, host_ids=[a.pk, b.pk]).host_id == b.pk  # not blocked by A's lock
+    waited = {}
+
+    def wait_for_a() -> None:
+        try:
+            with transaction.atomic():
+                waited["claim"] = claim_first(instance=late, host_ids=[a.pk])
+        finally:
+            connections.close_all()
+
+    w = threading.Thread(target=wait_for_a)
+    w.start()
+    release.set()
+    t.join(timeout=60)
+    w.join(timeout=60)
+    assert waited["claim"] is not None and waited["claim"].host_id == a.pk  # room for two: both fit
+    assert connection.vendor == "postgresql"
+    assert ledger_problems() == []
