@@ -147,10 +147,17 @@ class RuleSerializer(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
 
+# Bounds on list inputs (EC2's own limits): a request cannot make thousands of rows or lookups.
+MAX_RULES = 60  # inbound rules per security group
+MAX_SECURITY_GROUPS = 16  # security groups per instance
+
+
 class RuleListField(serializers.ListField):
     """A list of ingress rules, each checked by `rule_parse` (the web form and EC2 use the same)."""
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_RULES)
+        kwargs.setdefault("error_messages", {"max_length": f"At most {MAX_RULES} rules per security group."})
         super().__init__(child=RuleSerializer(), **kwargs)
 
     def to_internal_value(self, data):
@@ -163,8 +170,10 @@ class InstanceCreateSerializer(StrictSerializer):
     name = serializers.CharField(required=False, allow_blank=True, default="")
     key_name = serializers.CharField(required=False, allow_blank=True, default="",
                                      help_text="name or key- id of one of your key pairs")
-    security_groups = serializers.ListField(child=serializers.CharField(), required=False, default=list,
-                                            help_text="names or sg- ids of your security groups (default: default)")
+    security_groups = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, max_length=MAX_SECURITY_GROUPS,
+        error_messages={"max_length": f"At most {MAX_SECURITY_GROUPS} security groups per instance."},
+        help_text="names or sg- ids of your security groups (default: default)")
     rules = RuleListField(required=False, allow_null=True, default=None,
                           help_text="ingress rules for a new security group created with this launch")
     user_data = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="",

@@ -52,6 +52,7 @@ from provisioning.services.keypairs import keypair_create, keypair_delete, keypa
 from provisioning.services.quotas import quota_set, quota_usage
 from provisioning.services.security_groups import security_group_create, security_group_delete, security_group_get
 
+from .parsers import PARSER_CLASSES
 from .permissions import IsStaff
 from .serializers import (
     ApplianceSerializer,
@@ -79,7 +80,13 @@ from .serializers import (
 ANY_SEGMENT = r"[^/]+"  # names such as t3.micro or "my key" are lookups too
 
 
-class SafeLookupMixin:
+class SafeParsingMixin:
+    """JSON nested too deeply is a 400 (DRF's own parser lets Python's RecursionError through as a 500)."""
+
+    parser_classes = PARSER_CLASSES
+
+
+class SafeLookupMixin(SafeParsingMixin):
     """A NUL byte in a URL lookup is a 404, not a database error (PostgreSQL text cannot hold one)."""
 
     def initial(self, request, *args, **kwargs):
@@ -153,7 +160,7 @@ def _instances_qs(user) -> QuerySet[Instance]:
 
 
 # --------------------------------------------------------------------------- auth
-class TokenView(ObtainAuthToken):
+class TokenView(SafeParsingMixin, ObtainAuthToken):
     """Exchange a username and password for an API token (the same token until revoked)."""
 
     @extend_schema(
@@ -498,7 +505,7 @@ class SecurityGroupViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
 
 
 # --------------------------------------------------------------------------- quotas
-class QuotaView(APIView):
+class QuotaView(SafeParsingMixin, APIView):
     @extend_schema(tags=["quota"], summary="Your quota: limits, usage and what remains",
                    responses={200: QuotaUsageSerializer})
     def get(self, request: Request) -> Response:
@@ -533,7 +540,7 @@ class UserQuotaView(SafeLookupMixin, APIView):
 
 
 # --------------------------------------------------------------------------- placement (staff)
-class PlacementDryRunView(APIView):
+class PlacementDryRunView(SafeParsingMixin, APIView):
     """Where would this request go, and why not elsewhere (nothing is claimed)."""
 
     permission_classes = [IsStaff]
