@@ -97,6 +97,9 @@ KEY_MODES = [
 ]
 
 
+MAX_RULES = 60  # inbound rules per security group (EC2's limit; the REST API has the same)
+
+
 def default_rule_rows(appliance: Appliance) -> list[RuleRow]:
     if appliance.os_family == "windows":
         return [RuleRow("tcp", "3389", "0.0.0.0/0")]
@@ -189,6 +192,10 @@ class LaunchForm(forms.Form):
         return rows
 
     def _parse_rules(self) -> list[RuleSpec] | None:
+        if len(self.rule_rows) > MAX_RULES:
+            self.rule_errors.append(f"At most {MAX_RULES} rules per security group; remove "
+                                    f"{len(self.rule_rows) - MAX_RULES} rows.")
+            return None
         specs: list[RuleSpec] = []
         for index, row in enumerate(self.rule_rows):
             takes_ports = row.protocol in ("tcp", "udp")

@@ -23,4 +23,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
          name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Pages without a <link rel="icon"> (admin, Swagger UI, the browsable API) ask for /favicon.ico.
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

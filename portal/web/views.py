@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -92,10 +93,21 @@ def private_keys_for_display(request: HttpRequest) -> list[dict]:
         return []
     out = []
     for key_id, entry in keys.items():
-        out.append({"id": key_id, "name": entry["name"], "pem": "" if entry.get("shown") else entry["pem"]})
+        out.append({"id": key_id, "name": entry["name"], "filename": pem_filename(entry["name"]),
+                    "pem": "" if entry.get("shown") else entry["pem"]})
         entry["shown"] = True
     request.session.modified = True
     return out
+
+
+def pem_filename(key_name: str) -> str:
+    """The file a key pair's private key downloads as; the page's chmod/ssh hints name the same file.
+
+    Letters, digits, '-', '_' and '.' are kept, anything else (spaces, '/') becomes '_', so the
+    hints can be pasted into a shell as they are.
+    """
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in key_name).lstrip(".")
+    return f"{stem or 'key'}.pem"
 
 
 def remember_private_key(request: HttpRequest, key_pair, pem: str) -> None:
@@ -124,6 +136,12 @@ def _own_instance(request: HttpRequest, public_id: str) -> Instance:
         return instance_get(user=request.user, public_id=public_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages without a <link rel="icon"> (admin, Swagger UI, the browsable API) ask for /favicon.ico."""
+    return redirect(static("img/skyport.svg"), permanent=True)
 
 
 # --------------------------------------------------------------------------- auth
@@ -320,6 +338,28 @@ def _launch(request: HttpRequest, form: LaunchForm, appliance: Appliance):
     return reservation
 
 
+def _precheck(request: HttpRequest, form: LaunchForm, appliance: Appliance) -> None:
+    """Some fields did not parse: still let the service judge the ones that did.
+
+    Otherwise a user who fixes the count learns only on the next submit that the name or the user
+    data is refused as well. `launch_validate` only reads; nothing is created. Only parsed values are
+    passed (a NUL byte or a bad choice never reaches a query); the service's errors about fields that
+    already carry one are dropped.
+    """
+    d = form.cleaned_data
+    try:
+        launch_validate(
+            user=request.user, appliance=appliance, instance_type=d.get("instance_type", ""),
+            name=d.get("name", ""), key_name=d.get("key_name", "") if d.get("key_mode") == "existing" else "",
+            security_groups=d.get("security_groups") or [], new_rules=form.rule_specs,
+            user_data=d.get("user_data", ""),
+        )
+    except InvalidRequest as exc:
+        bad = set(form.errors)
+        form.add_service_errors({f: msgs for f, msgs in exc.errors.items()
+                                 if form.SERVICE_FIELDS.get(f, f) not in bad})
+
+
 def _launch_context(request: HttpRequest, form: LaunchForm, appliance: Appliance) -> dict:
     count = _parse_count(form.data.get("count") if form.is_bound
                          else form.get_initial_for_field(form.fields["count"], "count"))
@@ -360,6 +400,8 @@ def launch(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.success(request, f"Launching {len(instances)} instances of {appliance.name} "
                                           f"(reservation {reservation.public_id}).")
                 return redirect("instances")
+        else:
+            _precheck(request, form, appliance)
         context = _launch_context(request, form, appliance)
         return page(request, "web/launch.html", context, status=200)
     form = LaunchForm(user=request.user, appliance=appliance)
@@ -488,7 +530,7 @@ def credentials_context(inst: Instance, *, revealed: dict | None = None) -> dict
     if windows:
         connect = f"Remote Desktop (RDP) to {ip}:3389 as {inst.login_user}"
     elif inst.key_name:
-        connect = f"ssh -i {inst.key_name}.pem {inst.login_user}@{ip}"
+        connect = f"ssh -i {pem_filename(inst.key_name)} {inst.login_user}@{ip}"
     else:
         connect = f"ssh {inst.login_user}@{ip}"
     uses_password = windows or not inst.key_name
@@ -646,7 +688,6 @@ def keypair_download(request: HttpRequest, public_id: str) -> HttpResponse:
         raise Http404("No such key pair.")
     request.session[SESSION_KEYS] = keys
     response = HttpResponse(entry["pem"], content_type="application/x-pem-file")
-    filename = "".join(c if c.isalnum() or c in "-_." else "_" for c in entry["name"]) or "key"
-    response["Content-Disposition"] = f'attachment; filename="{filename}.pem"'
+    response["Content-Disposition"] = f'attachment; filename="{pem_filename(entry["name"])}"'
     response["Cache-Control"] = "no-store"
     return response

@@ -80,14 +80,35 @@
       return;
     }
     var copy = event.target.closest && event.target.closest("[data-copy]");
-    if (copy && navigator.clipboard) {
-      var source = document.getElementById(copy.dataset.copy);
-      if (!source) return;
-      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-        var label = copy.textContent;
-        copy.textContent = "Copied";
-        setTimeout(function () { copy.textContent = label; }, 1500);
-      });
+    if (!copy) return;
+    var source = document.getElementById(copy.dataset.copy);
+    if (!source) return;
+    var label = copy.dataset.label || copy.textContent;
+    copy.dataset.label = label;
+    function say(text) {
+      copy.textContent = text;
+      setTimeout(function () { copy.textContent = label; }, 2000);
     }
+    // Fallback where the Clipboard API is missing (plain http on a non-local address) or refused:
+    // select the text so Ctrl+C / Cmd+C copies it, and say so instead of doing nothing.
+    function selectSource() {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      var selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      say("Selected: press Ctrl+C");
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () { say("Copied"); }, selectSource);
+    } else {
+      selectSource();
+    }
+  });
+
+  // After a refused submit, take keyboard and screen-reader focus to the summary of what to fix.
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.getElementById("form-errors");
+    if (summary) summary.focus();
   });
 })();
