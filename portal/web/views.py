@@ -507,6 +507,14 @@ def pipeline_steps(inst: Instance) -> tuple[str, list[dict]]:
     if state == "running":
         if task:
             return "Working", _steps([(task, inst.get_task_display()), ("running", "Running")], task)
+        # Idle: show what brought it here last (a reboot or a start is not a launch).
+        last = (instance_events(instance=inst).filter(action__in=("instance.request", "instance.start",
+                                                                   "instance.reboot"))
+                .order_by("-id").values_list("action", flat=True).first())
+        if last == "instance.reboot":
+            return "Reboot", _steps([("rebooting", "Rebooting"), ("running", "Running")], None)
+        if last == "instance.start":
+            return "Start", _steps(START_STEPS, None)
         return "Launch", _steps(LAUNCH_STEPS, None)
     if state in ("stopping", "stopped"):
         return "Stop", _steps([("powering_off", "Powering off"), ("stopped", "Stopped")],

@@ -114,3 +114,22 @@ def test_the_instance_filter_has_no_inline_grid_that_defeats_the_narrow_layout(w
     svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.micro")
     body = web.get("/instances/").content.decode()
     assert 'class="filters filters-instances card"' in body and "grid-template-columns" not in body
+
+
+# --------------------------------------------------------------------------- progress title after a restart
+@pytest.mark.parametrize(("actions", "title", "steps"), [
+    ([], "Launch progress", 5),
+    (["reboot"], "Reboot progress", 2),
+    (["stop", "start"], "Start progress", 4),
+    (["reboot", "stop", "start"], "Start progress", 4),
+    (["stop", "start", "reboot"], "Reboot progress", 2),
+])
+def test_the_progress_card_names_what_last_happened(web, catalog, user, actions, title, steps):
+    (inst,) = svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.micro").instances.all()
+    drain()
+    for action in actions:
+        svc.instance_action(user=user, instance=Instance.objects.get(pk=inst.pk), action=action)
+        drain()
+    body = web.get(inst.get_absolute_url()).content.decode()
+    assert f'<h2 id="progress-title">{title}</h2>' in body
+    assert body.count('<li class="done"') == steps
