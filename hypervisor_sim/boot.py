@@ -59,6 +59,8 @@ class BootConfig:
     ssh_public_key: str | None = None
     password: str | None = field(default=None, repr=False)
     user_data: str = ""
+    # False on a restart: credentials were set at the first boot and are left as they are.
+    first_boot: bool = True
 
     def __post_init__(self) -> None:
         host = self.hostname.lower().rstrip(".")
@@ -180,7 +182,9 @@ def plan_boot(host: HostSpec, guest: GuestSpec, mode: VirtMode | str, config: Bo
     durations = _durations(host, guest, mode, config, seed)
 
     user = _default_user(guest)
-    if guest.os_family == "windows":
+    if not config.first_boot:
+        credential, cred_line = "unchanged", f"Credentials for {user} unchanged (set at first boot)"
+    elif guest.os_family == "windows":
         if config.password or config.ssh_public_key:
             credential = "password"
             cred_line = "Generated password for Administrator" + (

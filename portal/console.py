@@ -16,6 +16,14 @@ class DryRunForm(forms.Form):
     availability_zone = forms.ChoiceField(required=False)
     virt_mode = forms.ChoiceField(required=False, choices=[("", "best available")] + list(VirtMode.choices))
 
+    def clean(self):
+        data = super().clean()
+        app, mode = data.get("appliance"), data.get("virt_mode")
+        if app and mode and mode not in (app.supported_modes or []):
+            self.add_error("virt_mode", f"{app.name} cannot run in {mode} mode; it supports "
+                                        f"{', '.join(app.supported_modes)}.")
+        return data
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         zones = sorted(set(Host.objects.values_list("availability_zone", flat=True)))

@@ -113,6 +113,7 @@ def boot_plan(instance: Instance, *, password: str | None, seed: int = 0) -> dic
         ssh_public_key=instance.key_pair.public_key if instance.key_pair_id else None,
         password=password,
         user_data=instance.user_data,
+        first_boot=instance.launched_at is None,
     )
     plan = sim.plan_boot(
         host_spec(instance.host), guest_spec(instance.appliance, instance.instance_type),

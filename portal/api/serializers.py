@@ -16,7 +16,7 @@ from provisioning.exceptions import InvalidRequest
 from provisioning.lifecycle import actions_allowed
 from provisioning.models import Appliance, Event, Instance, InstanceType, KeyPair, Reservation, SecurityGroup
 from provisioning.services.instances import instance_login_hint
-from provisioning.services.security_groups import RuleSpec, rule_parse
+from provisioning.services.security_groups import MAX_RULES, MAX_SECURITY_GROUPS, RuleSpec, rule_parse
 
 
 # --------------------------------------------------------------------------- input base
@@ -148,8 +148,6 @@ class RuleSerializer(StrictSerializer):
 
 
 # Bounds on list inputs (EC2's own limits): a request cannot make thousands of rows or lookups.
-MAX_RULES = 60  # inbound rules per security group
-MAX_SECURITY_GROUPS = 16  # security groups per instance
 
 
 class RuleListField(serializers.ListField):

@@ -14,7 +14,7 @@ from provisioning.models import Appliance, InstanceType
 from provisioning.selectors import instance_type_list, keypair_list, security_group_list
 from provisioning.services.instances import MAX_COUNT
 from provisioning.services.keypairs import KEY_TYPES
-from provisioning.services.security_groups import RuleSpec, rule_parse
+from provisioning.services.security_groups import MAX_RULES, RuleSpec, rule_parse
 
 
 class NoColonMixin:
@@ -97,7 +97,6 @@ KEY_MODES = [
 ]
 
 
-MAX_RULES = 60  # inbound rules per security group (EC2's limit; the REST API has the same)
 
 
 def default_rule_rows(appliance: Appliance) -> list[RuleRow]:

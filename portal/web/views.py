@@ -34,7 +34,7 @@ from provisioning.selectors import (
 )
 from provisioning.services.events import actor_name, event_record
 from provisioning.services.instances import instance_action, instance_credentials, launch_validate, reservation_create
-from provisioning.services.keypairs import keypair_create, keypair_delete, keypair_get, keypair_import
+from provisioning.services.keypairs import keypair_create, keypair_delete, keypair_get, keypair_import, pem_filename
 from provisioning.services.quotas import quota_usage
 
 from .forms import KeyPairCreateForm, KeyPairImportForm, LaunchForm, RuleRow, SignupForm, type_shortfall
@@ -99,15 +99,6 @@ def private_keys_for_display(request: HttpRequest) -> list[dict]:
     request.session.modified = True
     return out
 
-
-def pem_filename(key_name: str) -> str:
-    """The file a key pair's private key downloads as; the page's chmod/ssh hints name the same file.
-
-    Letters, digits, '-', '_' and '.' are kept, anything else (spaces, '/') becomes '_', so the
-    hints can be pasted into a shell as they are.
-    """
-    stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in key_name).lstrip(".")
-    return f"{stem or 'key'}.pem"
 
 
 def remember_private_key(request: HttpRequest, key_pair, pem: str) -> None:

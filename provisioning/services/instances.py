@@ -26,10 +26,17 @@ from ..models import Appliance, Host, Instance, InstanceType, KeyPair, Placement
 from ..placement import PlacementRequest, candidates, explain
 from .claims import claim_first
 from .events import actor_name, event_record
-from .keypairs import keypair_get
+from .keypairs import keypair_get, pem_filename
 from .pipeline import step_schedule
 from .quotas import quota_shortfall_message, quota_usage
-from .security_groups import RuleSpec, security_group_create, security_group_default, security_groups_resolve
+from .security_groups import (
+    MAX_RULES,
+    MAX_SECURITY_GROUPS,
+    RuleSpec,
+    security_group_create,
+    security_group_default,
+    security_groups_resolve,
+)
 
 MAX_COUNT = 100
 NAME_RE = re.compile(r"^[\w .\-]{0,128}$")
@@ -123,6 +130,11 @@ def launch_validate(
         except NotFound:
             bad("key_name", f"Key pair '{key_name}' does not exist in your account; create or import it first.")
     sg_refs = [str(s).strip() for s in (security_groups or []) if str(s).strip()]
+    if len(sg_refs) > MAX_SECURITY_GROUPS:
+        bad("security_groups", f"At most {MAX_SECURITY_GROUPS} security groups per instance; you gave {len(sg_refs)}.")
+        sg_refs = []
+    if new_rules is not None and len(new_rules) > MAX_RULES:
+        bad("rules", f"At most {MAX_RULES} rules per security group; you gave {len(new_rules)}.")
     for ref in sg_refs:
         if ref != "default" and not user.security_groups.filter(name=ref).exists() and \
                 not user.security_groups.filter(public_id=ref).exists():
@@ -295,7 +307,7 @@ def instance_login_hint(instance: Instance) -> dict:
     elif instance.appliance.os_family == "windows":
         connect = f"Remote Desktop to {ip}:3389 as {instance.login_user}"
     elif instance.key_name:
-        connect = f"ssh -i {instance.key_name}.pem {instance.login_user}@{ip}"
+        connect = f"ssh -i {pem_filename(instance.key_name)} {instance.login_user}@{ip}"
     else:
         connect = f"ssh {instance.login_user}@{ip}"
     available = (bool(instance.initial_password) and instance.credentials_shown_at is None

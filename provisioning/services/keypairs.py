@@ -25,6 +25,16 @@ class CreatedKeyPair:
     private_key_pem: str  # shown to the user exactly once
 
 
+def pem_filename(key_name: str) -> str:
+    """The file a key pair's private key downloads as; every connect hint names the same file.
+
+    Letters, digits, '-', '_' and '.' are kept, anything else (spaces, '/') becomes '_', so the
+    hints can be pasted into a shell as they are.
+    """
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in key_name).lstrip(".")
+    return f"{stem or 'key'}.pem"
+
+
 def _fingerprint(public_openssh: str) -> str:
     blob = base64.b64decode(public_openssh.split()[1])
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")

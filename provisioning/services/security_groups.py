@@ -13,6 +13,8 @@ from ..models import SecurityGroup, SecurityGroupRule
 from .events import actor_name, event_record
 
 PROTOCOLS = ("tcp", "udp", "icmp", "-1")
+MAX_RULES = 60  # inbound rules per security group (EC2's default limit)
+MAX_SECURITY_GROUPS = 16  # security groups per instance
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ def security_group_create(*, user, name: str, description: str = "", rules: Iter
         raise InvalidRequest({"name": "Give the security group a name."})
     if len(name) > 255:
         raise InvalidRequest({"name": "Security group names are at most 255 characters."})
+    rules = list(rules)
+    if len(rules) > MAX_RULES:
+        raise InvalidRequest({"rules": f"At most {MAX_RULES} rules per security group; this one has {len(rules)}."})
     with transaction.atomic():
         try:
             with transaction.atomic():

@@ -30,3 +30,11 @@ def test_dry_run_needs_staff(client, catalog, user):
     client.force_login(user)
     r = client.get("/admin/placement/dry-run/")
     assert r.status_code == 302 and "/admin/login/" in r["Location"]
+
+
+def test_dry_run_refuses_a_mode_the_appliance_cannot_run(client, catalog, staff_user):
+    client.force_login(staff_user)
+    r = client.get("/admin/placement/dry-run/", {"appliance": "windows-server-2003", "instance_type": "t3.small",
+                                                 "virt_mode": "container"})
+    assert r.status_code == 200
+    assert "cannot run in container mode" in r.content.decode()

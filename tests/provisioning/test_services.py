@@ -254,3 +254,28 @@ def test_imported_key_round_trips(user):
     assert kp.fingerprint == created.key_pair.fingerprint
     with pytest.raises(InvalidRequest, match="already have a key pair"):
         keypairs.keypair_import(user=user, name="copy", public_key=public)
+
+
+def test_restart_console_says_credentials_are_unchanged(catalog, user):
+    inst = launch(user, appliance="windows-server-2003")
+    drain()
+    svc.instance_action(user=user, instance=inst, action="stop")
+    drain()
+    svc.instance_action(user=user, instance=inst, action="start")
+    drain()
+    inst.refresh_from_db()
+    assert inst.state == "running"
+    assert inst.console_log.count("Generated password for Administrator") == 1
+    assert "Credentials for Administrator unchanged" in inst.console_log
+
+
+def test_too_many_rules_or_groups_are_refused(catalog, user):
+    from provisioning.services.security_groups import RuleSpec
+
+    with pytest.raises(InvalidRequest) as err:
+        launch(user, new_rules=[RuleSpec("tcp", p, p, "0.0.0.0/0") for p in range(1, 62)])
+    assert "At most 60 rules" in err.value.errors["rules"][0]
+    with pytest.raises(InvalidRequest) as err:
+        launch(user, security_groups=[f"g{i}" for i in range(17)])
+    assert "At most 16 security groups" in err.value.errors["security_groups"][0]
+    nothing_left_behind()
