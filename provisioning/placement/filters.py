@@ -229,10 +229,17 @@ class VirtModeFilter(HostFilter):
                 missing.append("VT-x/AMD-V (vmx/svm)")
             if not is_64bit and req.appliance.architecture == "x86_64":
                 missing.append("a 64-bit CPU (lm)")
-            what = " and ".join(missing) or "a compatible CPU"
-            text = f"{what} for {_mode_words(modes)} mode"
-            out.append(Refusal(f"cpu_{int(is_64bit)}{int(hw_virt)}", _class_q(is_64bit, hw_virt),
-                               f"lacks {text}", f"lack {text}"))
+            key, cond = f"cpu_{int(is_64bit)}{int(hw_virt)}", _class_q(is_64bit, hw_virt)
+            if missing:
+                text = f"{' and '.join(missing)} for {_mode_words(modes)} mode"
+                out.append(Refusal(key, cond, f"lacks {text}", f"lack {text}"))
+                continue
+            # Refused for another reason the simulator gives (e.g. a container needs the guest's kernel).
+            probe = Host(name="this host", cpu_features=(["lm"] if is_64bit else []) + (["vmx"] if hw_virt else []),
+                         memory_mib=1024, disk_gib=1)
+            why = driver.mode_check(probe, req.appliance, req.instance_type, modes[0])[1] if modes else ()
+            text = f"cannot run it in {_mode_words(modes)} mode" + (f" ({why[0]})" if why else "")
+            out.append(Refusal(key, cond, text, text))
         offered = _mode_words(modes)
         out.append(Refusal("mode_not_offered", self._cpu_ok(req) & ~self.condition(req),
                            f"does not offer {offered} mode", f"do not offer {offered} mode"))

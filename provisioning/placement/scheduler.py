@@ -232,7 +232,8 @@ def dry_run(req: PlacementRequest) -> dict:
         "virt_mode": cands[0].virt_mode if cands else None,
         "candidates": [
             {"rank": i + 1, "host": p.host.name, "availability_zone": p.host.availability_zone,
-             "virt_mode": p.virt_mode, "weight": round(p.weight, 4), "weights": p.weights,
+             "virt_mode": p.virt_mode, "weight": round(p.weight, 4),
+             "weights": {k: round(v, 4) for k, v in p.weights.items()},
              "free": {"vcpus": p.host.vcpus_free, "memory_mib": p.host.memory_mib_free,
                       "disk_gib": p.host.disk_gib_free, "instances": p.host.max_instances - p.host.instances_used}}
             for i, p in enumerate(cands)

@@ -69,7 +69,7 @@ class FreeMemoryWeigher(HostWeigher):
     description = "free memory after placement; > 0 spreads, < 0 stacks"
 
     def scores(self, hosts, req):
-        return normalise({h.pk: h.memory_mib_limit - h.memory_mib_used for h in hosts})
+        return normalise({h.id: h.memory_mib_limit - h.memory_mib_used for h in hosts})
 
 
 @register
@@ -79,7 +79,7 @@ class FreeVcpuWeigher(HostWeigher):
     description = "free vCPUs; > 0 spreads, < 0 stacks"
 
     def scores(self, hosts, req):
-        return normalise({h.pk: h.vcpus_limit - h.vcpus_used for h in hosts})
+        return normalise({h.id: h.vcpus_limit - h.vcpus_used for h in hosts})
 
 
 class _FlagWeigher(HostWeigher):
@@ -95,7 +95,7 @@ class _FlagWeigher(HostWeigher):
         return {} if sub is None else {self.flag: Exists(sub)}
 
     def scores(self, hosts, req):
-        return {h.pk: 1.0 if getattr(h, self.flag, False) else 0.0 for h in hosts}
+        return {h.id: 1.0 if getattr(h, self.flag, False) else 0.0 for h in hosts}
 
 
 @register
@@ -144,9 +144,9 @@ class SoftAffinityWeigher(_FlagWeigher):
     def scores(self, hosts, req):
         group = req.placement_group
         if group is None or group.strict:
-            return {h.pk: 0.0 for h in hosts}
+            return {h.id: 0.0 for h in hosts}
         want = group.strategy == "affinity"
-        return {h.pk: 1.0 if bool(getattr(h, self.flag, False)) == want else 0.0 for h in hosts}
+        return {h.id: 1.0 if bool(getattr(h, self.flag, False)) == want else 0.0 for h in hosts}
 
 
 def active_weighers() -> list[tuple[HostWeigher, float]]:
@@ -161,12 +161,15 @@ def active_weighers() -> list[tuple[HostWeigher, float]]:
 
 
 def weigh(hosts: list[Host], req: PlacementRequest) -> list[tuple[Host, float, dict[str, float]]]:
-    """Rank `hosts` (already carrying the weighers' annotations): best first, ties by name."""
-    totals = {h.pk: 0.0 for h in hosts}
-    parts: dict[int, dict[str, float]] = {h.pk: {} for h in hosts}
+    """Rank `hosts` (already carrying the weighers' annotations): best first, ties by name.
+
+    Returns each host with its weight and each weigher's contribution (score x multiplier).
+    """
+    totals = {h.id: 0.0 for h in hosts}
+    parts: dict[int, dict[str, float]] = {h.id: {} for h in hosts}
     for w, m in active_weighers():
         for pk, score in w.scores(hosts, req).items():
             totals[pk] += m * score
-            parts[pk][w.name] = round(m * score, 4)
-    ranked = sorted(hosts, key=lambda h: (-totals[h.pk], h.name))
-    return [(h, totals[h.pk], parts[h.pk]) for h in ranked]
+            parts[pk][w.name] = m * score
+    ranked = sorted(hosts, key=lambda h: (-totals[h.id], h.name))
+    return [(h, totals[h.id], parts[h.id]) for h in ranked]

@@ -97,20 +97,29 @@ def request_mix(rnd: random.Random, n: int) -> list:
     return out
 
 
-def decision_latency(n: int, seed: int = 7) -> tuple[float, float, int]:
-    """p50, p99 (ms) of `candidates` over n mixed requests; how many found no host."""
+def decision_latency(n: int, seed: int = 7) -> dict:
+    """p50 / p99 (ms) of `candidates` over n mixed requests, steady state: each request shape
+    (appliance x type x zone) is seen once first, as a long-running scheduler process has (its SQL
+    is compiled once per shape); that first, cold call is reported apart."""
     from provisioning.placement import candidates
 
     reqs = request_mix(random.Random(seed), n)
-    for req in reqs[:50]:  # warm up: connection, compiled SQL per request shape
+    shapes: dict = {}
+    for req in reqs:
+        shapes.setdefault((req.appliance.pk, req.instance_type.pk, req.availability_zone), req)
+    cold = []
+    for req in shapes.values():
+        t0 = time.perf_counter()
         candidates(req)
+        cold.append((time.perf_counter() - t0) * 1000)
     times, empty = [], 0
     for req in reqs:
         t0 = time.perf_counter()
         found = candidates(req)
         times.append((time.perf_counter() - t0) * 1000)
         empty += not found
-    return percentile(times, 0.50), percentile(times, 0.99), empty
+    return {"p50": percentile(times, 0.50), "p99": percentile(times, 0.99), "empty": empty,
+            "shapes": len(shapes), "cold_p50": percentile(cold, 0.50)}
 
 
 def query_counts(user) -> tuple[int, int]:
@@ -122,6 +131,7 @@ def query_counts(user) -> tuple[int, int]:
     from provisioning.services.instances import launch_validate, reservation_create
 
     spec = launch_validate(user=user, appliance="ubuntu-lamp", instance_type="t3.small")
+    reservation_create(user=user, spec=spec)  # the user's first request also creates its quota row and group
     req = PlacementRequest(appliance=spec.appliance, instance_type=spec.instance_type)
     candidates(req)
     with CaptureQueriesContext(connection) as decision:
@@ -140,16 +150,21 @@ def query_counts(user) -> tuple[int, int]:
     return len(decision.captured_queries), len(whole.captured_queries)
 
 
-def _client(index: int, seconds: float, start_at: float, out) -> None:
-    """One requester process: whole reservation_create transactions until the time is up."""
+def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None:
+    """One requester process until the time is up: whole `reservation_create` transactions
+    (mode "request"), or the scheduler's own part (mode "claim": decision + atomic claim + the
+    instance's host, in one transaction, for instances created beforehand)."""
     import django
     from django.contrib.auth import get_user_model
-    from django.db import connections
+    from django.db import connections, transaction
 
     django.setup()
     connections.close_all()  # never share the parent's socket
     stub_dispatch()
     from provisioning.exceptions import InsufficientCapacity
+    from provisioning.models import Instance, Reservation
+    from provisioning.placement import PlacementRequest, candidates
+    from provisioning.services.claims import claim_first
     from provisioning.services.instances import launch_validate, reservation_create
 
     try:
@@ -158,25 +173,45 @@ def _client(index: int, seconds: float, start_at: float, out) -> None:
         specs = [launch_validate(user=user, appliance=a, instance_type=t)
                  for a in ("ubuntu-22-04", "debian-12", "ubuntu-lamp", "centos-7-lemp", "nginx-alpine-container")
                  for t in ("t3.small", "t3.medium")]
+        pool: list = []
+        if mode == "claim":
+            res = Reservation.objects.create(owner=user)
+            for k in range(int(seconds * 600)):
+                spec = specs[k % len(specs)]
+                pool.append(Instance(owner=user, reservation=res, appliance=spec.appliance,
+                                     instance_type=spec.instance_type))
+            pool = Instance.objects.bulk_create(pool, batch_size=1000)
         while time.time() < start_at:
             time.sleep(0.001)
         placed = refused = 0
         deadline = start_at + seconds
+        cpu0 = time.process_time()
         while time.time() < deadline:
-            try:
-                reservation_create(user=user, spec=rnd.choice(specs))
-                placed += 1
-            except InsufficientCapacity:
-                refused += 1
-        out.put((placed, refused, time.time() - start_at, None))
+            if mode == "request":
+                try:
+                    reservation_create(user=user, spec=rnd.choice(specs))
+                    placed += 1
+                except InsufficientCapacity:
+                    refused += 1
+                continue
+            inst = pool[placed + refused]
+            with transaction.atomic():
+                found = candidates(PlacementRequest(appliance=inst.appliance, instance_type=inst.instance_type))
+                claim = claim_first(instance=inst, host_ids=[p.host.pk for p in found])
+                if claim is not None:
+                    Instance.objects.filter(pk=inst.pk).update(host_id=claim.host_id)
+            placed += claim is not None
+            refused += claim is None
+        cpu = time.process_time() - cpu0
+        out.put((placed, refused, time.time() - start_at, cpu, None))
     except Exception as exc:  # noqa: BLE001 - reported by the parent, which must not wait forever
-        out.put((0, 0, 0.0, f"client {index}: {type(exc).__name__}: {exc}"))
+        out.put((0, 0, 0.0, 0.0, f"client {index}: {type(exc).__name__}: {exc}"))
     finally:
         connections.close_all()
 
 
-def throughput(clients: int, seconds: float) -> tuple[float, int, int]:
-    """Placements per second with `clients` concurrent requester processes."""
+def throughput(clients: int, seconds: float, mode: str = "request") -> dict:
+    """Placements per second with `clients` concurrent requester processes (see `_client`)."""
     import multiprocessing
 
     from django.contrib.auth import get_user_model
@@ -191,20 +226,20 @@ def throughput(clients: int, seconds: float) -> tuple[float, int, int]:
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
-    start_at = time.time() + 2.0  # every process connected and ready before the clock starts
-    procs = [ctx.Process(target=_client, args=(i, seconds, start_at, out)) for i in range(clients)]
+    start_at = time.time() + (2.0 if mode == "request" else 8.0)  # all connected (and pools built) first
+    procs = [ctx.Process(target=_client, args=(i, seconds, start_at, out, mode)) for i in range(clients)]
     for p in procs:
         p.start()
-    results = [out.get(timeout=seconds + 120) for _ in procs]
+    results = [out.get(timeout=seconds + 180) for _ in procs]
     for p in procs:
         p.join()
-    errors = [r[3] for r in results if r[3]]
+    errors = [r[4] for r in results if r[4]]
     if errors:
         raise RuntimeError("requester failed: " + "; ".join(errors))
     placed = sum(r[0] for r in results)
-    refused = sum(r[1] for r in results)
     elapsed = max(r[2] for r in results)
-    return placed / elapsed, placed, refused
+    return {"per_s": placed / elapsed, "placed": placed, "refused": sum(r[1] for r in results),
+            "client_cpu_ms": 1000 * sum(r[3] for r in results) / max(1, placed)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,12 +284,19 @@ def main(argv: list[str] | None = None) -> int:
         q_big = query_counts(probe_user)
         print(f"queries: {q_big[0]} per placement decision, {q_big[1]} per request transaction "
               f"({q_small[0]} and {q_small[1]} on a {small.hosts}-host fleet)")
-        p50, p99, empty = decision_latency(args.decisions)
+        lat = decision_latency(args.decisions)
+        p50, p99 = lat["p50"], lat["p99"]
         print(f"decision latency over {args.decisions} mixed requests: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
-              f" ({empty} found no host)")
-        rate, placed, refused = throughput(args.clients, args.seconds)
-        print(f"{args.clients} concurrent requesters: {rate:.0f} placements/s ({placed} placed, {refused} refused "
-              f"in {args.seconds:g} s of whole reservation_create transactions)")
+              f" ({lat['empty']} found no host; first call of each of {lat['shapes']} request shapes, which "
+              f"compiles its SQL: p50 {lat['cold_p50']:.2f} ms)")
+        core = throughput(args.clients, args.seconds, mode="claim")
+        print(f"{args.clients} concurrent placers (decision + atomic claim per transaction): {core['per_s']:.0f}/s "
+              f"({core['placed']} placed; {core['client_cpu_ms']:.2f} ms client CPU each)")
+        whole = throughput(args.clients, args.seconds, mode="request")
+        rate = whole["per_s"]
+        print(f"{args.clients} concurrent requesters (whole reservation_create transactions): {rate:.0f} placements/s "
+              f"({whole['placed']} placed, {whole['refused']} refused in {args.seconds:g} s; "
+              f"{whole['client_cpu_ms']:.2f} ms client CPU each)")
         problems = ledger_audit()
         print("ledger: exact" if not problems else f"ledger: {len(problems)} problems, e.g. {problems[:3]}")
         record("placement", {
@@ -263,7 +305,12 @@ def main(argv: list[str] | None = None) -> int:
             "placements_per_s_8_clients" if args.clients == 8 else f"placements_per_s_{args.clients}_clients":
                 round(rate, 1),
             "queries_per_placement": q_big[0], "queries_per_request": q_big[1],
+            "decision_and_claim_per_s_8_clients" if args.clients == 8 else
+            f"decision_and_claim_per_s_{args.clients}_clients": round(core["per_s"], 1),
+            "client_cpu_ms_per_request": round(whole["client_cpu_ms"], 2),
+            "client_cpu_ms_per_decision_and_claim": round(core["client_cpu_ms"], 2),
             "queries_per_placement_10_hosts": q_small[0], "decisions": args.decisions,
+            "first_call_per_shape_p50_ms": round(lat["cold_p50"], 3),
             "fleet_build_s": round(fleet.seconds, 2), "cpus": os.cpu_count(), "ledger_exact": not problems,
         })
         return 0 if not problems else 1

@@ -263,3 +263,13 @@ def test_queries_per_placement_do_not_grow_with_the_fleet(cloud_catalog, roomy_q
     large = _counts(roomy_quota)
     assert small == large
     assert small[0] == 1  # the decision is one query: filters, window and weighers together
+
+
+def test_other_simulator_refusals_are_quoted(host_factory):
+    host_factory("linux-host")
+    Appliance.objects.create(slug="win-ct", name="Windows container", vendor="x", os_family="windows",
+                             os_name="Windows Server", os_version="2022", architecture="x86_64", category="container",
+                             image_size_mib=100, supported_modes=["container"], open_source_kernel=False)
+    assert explain(preq("win-ct", "t3.small"))["message"] == (
+        "No host can take 2 vCPU / 2 GiB: 1 of 1 cannot run it in container mode (a container shares the host "
+        "kernel: guest OS family windows differs from host linux).")
