@@ -137,7 +137,7 @@ def sim_worker(request, celery_worker, monkeypatch) -> Iterator[SimWorker]:
     log_dir.mkdir(parents=True, exist_ok=True)
     proc = fr.CeleryProcess("worker", args, env, log_dir, ready=" ready.")
     proc.starts = 100  # its own log files and node names, apart from the session worker's
-    app = Celery("skyport-cloud-tests", broker=url)
+    app = Celery("skyport-cloud-tests", broker=url, set_as_current=False)  # shared tasks keep portal.celery
     app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
 
     def enqueue(*, instance_id: int, seq: int, countdown: float = 0.0) -> None:
