@@ -25,7 +25,7 @@ from provisioning.services import pipeline
 from provisioning.services.claims import ledger_audit
 from provisioning.services.quotas import quota_set
 from provisioning.services.reconciler import reconcile
-from tests.fixtures_domain import ledger_problems
+from tests.fixtures_domain import drain, ledger_problems
 
 from .conftest import NO_VT, make_host
 
@@ -97,6 +97,11 @@ class LedgerMachine(RuleBasedStateMachine):
         """A worker runs a few pending steps (others stay pending: lost or not yet due)."""
         for pk, seq in list(Instance.objects.exclude(step="").order_by("?").values_list("pk", "step_seq")[:steps]):
             pipeline.pipeline_advance(instance_id=pk, seq=seq)
+
+    @rule()
+    def drain(self):
+        """Workers catch up: every pending step runs until all instances are idle."""
+        drain()
 
     @rule(ahead_s=st.sampled_from([0, 30, 61, 400, 4000]))
     def reconcile(self, ahead_s):
