@@ -52,6 +52,20 @@ def _validate_name(user, name: str) -> str:
     return name
 
 
+def _store(user, name: str, key_type: str, public_key: str, *, verb: str) -> KeyPair:
+    """Save a public key and log it; a name taken meanwhile (a racing request) is a 400, not a 500."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                kp = KeyPair.objects.create(owner=user, name=name, key_type=key_type, public_key=public_key,
+                                            fingerprint=_fingerprint(public_key))
+        except IntegrityError as exc:
+            raise InvalidRequest({"name": f"You already have a key pair named '{name}'."}) from exc
+        past = {"create": "created", "import": "imported"}[verb]
+        event_record(action=f"keypair.{verb}", message=f"Key pair {name} {past}", owner=user, actor=actor_name(user))
+    return kp
+
+
 def keypair_create(*, user, name: str, key_type: str = "ed25519") -> CreatedKeyPair:
     name = _validate_name(user, name)
     if key_type not in KEY_TYPES:
@@ -65,15 +79,7 @@ def keypair_create(*, user, name: str, key_type: str = "ed25519") -> CreatedKeyP
     public = private.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     ).decode()
-    with transaction.atomic():
-        try:
-            kp = KeyPair.objects.create(
-                owner=user, name=name, key_type=key_type, public_key=public, fingerprint=_fingerprint(public)
-            )
-        except IntegrityError as exc:
-            raise InvalidRequest({"name": f"You already have a key pair named '{name}'."}) from exc
-        event_record(action="keypair.create", message=f"Key pair {name} created", owner=user, actor=actor_name(user))
-    return CreatedKeyPair(kp, private_pem)
+    return CreatedKeyPair(_store(user, name, key_type, public, verb="create"), private_pem)
 
 
 def parse_public_key(public_key: str) -> tuple[str, str]:
@@ -104,15 +110,7 @@ def parse_public_key(public_key: str) -> tuple[str, str]:
 def keypair_import(*, user, name: str, public_key: str) -> KeyPair:
     name = _validate_name(user, name)
     normalised, kind = parse_public_key(public_key)
-    with transaction.atomic():
-        try:
-            kp = KeyPair.objects.create(
-                owner=user, name=name, key_type=kind, public_key=normalised, fingerprint=_fingerprint(normalised)
-            )
-        except IntegrityError as exc:
-            raise InvalidRequest({"name": f"You already have a key pair named '{name}'."}) from exc
-        event_record(action="keypair.import", message=f"Key pair {name} imported", owner=user, actor=actor_name(user))
-    return kp
+    return _store(user, name, kind, normalised, verb="import")
 
 
 def keypair_get(*, user, ref: str) -> KeyPair:
