@@ -6,6 +6,31 @@ from typing import Any
 from ..models import Event, Host, Instance
 
 
+def event_build(
+    *,
+    action: str,
+    message: str,
+    instance: Instance | None = None,
+    host: Host | None = None,
+    owner: Any = None,
+    actor: str = "system",
+    level: str = "info",
+    data: dict | None = None,
+) -> Event:
+    """An unsaved event, for callers that write several in one INSERT (`events_record`)."""
+    if owner is None and instance is not None:
+        owner = instance.owner
+    if host is None and instance is not None and instance.host_id:
+        host = instance.host
+    return Event(owner=owner, instance=instance, host=host, actor=actor, action=action,
+                 message=message, level=level, data=data or {})
+
+
+def events_record(events: list[Event]) -> list[Event]:
+    """Write built events in one statement (a request transaction logs two per instance)."""
+    return Event.objects.bulk_create(events) if events else []
+
+
 def event_record(
     *,
     action: str,

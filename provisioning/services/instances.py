@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -24,10 +24,10 @@ from ..exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaEx
 from ..lifecycle import transition_check
 from ..models import Appliance, Host, Instance, InstanceType, KeyPair, PlacementGroup, Reservation
 from ..placement import PlacementRequest, candidates, explain
-from .claims import claim_first
-from .events import actor_name, event_record
+from .claims import claim_first, claim_release
+from .events import actor_name, event_build, event_record, events_record
 from .keypairs import keypair_get, pem_filename
-from .pipeline import step_schedule
+from .pipeline import step_dispatch, step_prepare, step_schedule
 from .quotas import quota_shortfall_message, quota_usage
 from .security_groups import (
     MAX_RULES,
@@ -39,6 +39,9 @@ from .security_groups import (
 )
 
 MAX_COUNT = 100
+SecurityGroupLink = Instance.security_groups.through
+# What placement changes on a freshly inserted instance (saved with update_fields).
+PLACED_FIELDS = ["host", "virt_mode", "availability_zone", "private_ip", "hostname", "mac_address", "updated_at"]
 NAME_RE = re.compile(r"^[\w .\-]{0,128}$")
 
 
@@ -190,27 +193,86 @@ def _allocate_ip(host: Host) -> str | None:
     return None
 
 
+# PostgreSQL: the lowest free address of the host's pool, computed and written with the placement
+# in one statement. The claim just locked the host row, so no concurrent request places on this
+# host before we commit, and this statement's snapshot sees every address taken before.
+_PG_PLACE = """
+UPDATE provisioning_instance SET
+    host_id = %(host)s, virt_mode = %(mode)s, availability_zone = %(az)s, mac_address = %(mac)s,
+    updated_at = %(now)s, private_ip = free.ip,
+    hostname = CASE WHEN %(name_host)s <> '' OR NOT %(ip_host)s THEN %(name_host)s
+                    ELSE 'ip-' || replace(host(free.ip), '.', '-') END
+FROM (
+    SELECT (
+        SELECT %(first)s::inet + g FROM generate_series(0, %(n)s - 1) g
+        WHERE %(first)s::inet + g <> ALL(ARRAY(
+            SELECT i.private_ip FROM provisioning_instance i
+            WHERE i.host_id = %(host)s AND i.private_ip IS NOT NULL AND i.state NOT IN ('terminated', 'error')))
+        ORDER BY g LIMIT 1
+    ) AS ip
+) AS free
+WHERE provisioning_instance.id = %(id)s AND free.ip IS NOT NULL
+RETURNING host(private_ip), hostname
+"""
+
+
+def _pool(host: Host) -> tuple[str, int]:
+    """The host's assignable addresses: the first one and how many (after .1-.3, before broadcast)."""
+    network = ipaddress.IPv4Network(host.network_cidr, strict=False)
+    first = int(network.network_address) + 4
+    last = int(network.broadcast_address) - 1 if network.prefixlen < 31 else int(network.broadcast_address)
+    return str(ipaddress.IPv4Address(first)), max(0, last - first + 1)
+
+
+def _record_placement_pg(inst: Instance, host: Host, virt_mode: str) -> bool:
+    """Write host, mode, address and names in one UPDATE; False if the host's pool is full."""
+    first, n = _pool(host)
+    if n <= 0:
+        return False
+    mac = driver.mac_for(inst)
+    now = timezone.now()
+    with connection.cursor() as cur:
+        cur.execute(_PG_PLACE, {
+            "host": host.pk, "mode": virt_mode, "az": host.availability_zone, "mac": mac, "now": now,
+            "name_host": slugify(inst.name)[:63] if inst.name else "", "ip_host": not inst.name,
+            "first": first, "n": n, "id": inst.pk,
+        })
+        row = cur.fetchone()
+    if row is None:
+        return False
+    inst.host, inst.virt_mode, inst.availability_zone, inst.mac_address = host, virt_mode, host.availability_zone, mac
+    inst.private_ip, inst.hostname, inst.updated_at = row[0], row[1], now
+    return True
+
+
+def _record_placement(inst: Instance, host: Host, virt_mode: str) -> bool:
+    """Write host, mode, address and names (the portable path); False if the pool is full."""
+    ip = _allocate_ip(host)
+    if ip is None:
+        return False
+    inst.host = host
+    inst.virt_mode = virt_mode
+    inst.availability_zone = host.availability_zone
+    inst.private_ip = ip
+    inst.hostname = slugify(inst.name)[:63] if inst.name else "ip-" + ip.replace(".", "-")
+    inst.mac_address = driver.mac_for(inst)
+    inst.save(update_fields=PLACED_FIELDS)
+    return True
+
+
 def _place(inst: Instance, req: PlacementRequest) -> bool:
-    """Claim capacity on the best host that still has it; False if none does."""
+    """Claim capacity on the best host that still has it and record the placement; False if none does."""
     options = {option.host.pk: option for option in candidates(req)}
+    record = _record_placement_pg if connection.vendor == "postgresql" else _record_placement
     while options:
         # Best first; on PostgreSQL hosts that concurrent requests are claiming are skipped.
         claim = claim_first(instance=inst, host_ids=list(options))
         if claim is None:
             return False  # other requests took the room first
         option = options.pop(claim.host_id)
-        ip = _allocate_ip(option.host)
-        if ip is None:
-            from .claims import claim_release
-
-            claim_release(instance=inst)
+        if not record(inst, option.host, option.virt_mode):
+            claim_release(instance=inst)  # its address pool is full: give the room back, try the next
             continue
-        inst.host = option.host
-        inst.virt_mode = option.virt_mode
-        inst.availability_zone = option.host.availability_zone
-        inst.private_ip = ip
-        inst.hostname = slugify(inst.name)[:63] if inst.name else "ip-" + ip.replace(".", "-")
-        inst.mac_address = driver.mac_for(inst)
         return True
     return False
 
@@ -240,26 +302,29 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> R
                 groups = [security_group_default(user=user)]
             reservation = Reservation.objects.create(owner=user, min_count=spec.min_count, max_count=spec.max_count)
             placed: list[Instance] = []
+            links: list = []
+            events: list = []
             for index in range(min(spec.max_count, allowed)):
                 name = spec.name if spec.max_count == 1 or not spec.name else f"{spec.name}-{index + 1}"
-                inst = Instance.objects.create(
+                inst = Instance(
                     owner=user, reservation=reservation, name=name, appliance=spec.appliance, instance_type=it,
                     key_pair=spec.key_pair, key_name=spec.key_pair.name if spec.key_pair else "",
                     placement_group=spec.placement_group, user_data=spec.user_data,
                     state=InstanceState.PENDING, task=TaskState.SCHEDULING,
                     login_user=spec.appliance.default_user,
                 )
+                countdown = step_prepare(inst, "copy_image")  # written with the INSERT, sent once placed
+                inst.save(force_insert=True)
                 if not _place(inst, req):
                     inst.delete()
                     break
-                inst.security_groups.set(groups)
-                event_record(action="instance.request", instance=inst, actor=actor,
-                             message=f"Requested {spec.appliance.name} as {it.name}")
-                event_record(action="instance.scheduled", instance=inst,
-                             message=f"Placed on {inst.host.name} ({inst.availability_zone}) in "
-                                     f"{inst.virt_mode.replace('_', '-')} mode; capacity claimed")
-                step_schedule(inst, "copy_image")
-                inst.save()
+                links += [SecurityGroupLink(instance_id=inst.pk, securitygroup_id=g.pk) for g in groups]
+                events.append(event_build(action="instance.request", instance=inst, actor=actor,
+                                          message=f"Requested {spec.appliance.name} as {it.name}"))
+                events.append(event_build(action="instance.scheduled", instance=inst,
+                                          message=f"Placed on {inst.host.name} ({inst.availability_zone}) in "
+                                                  f"{inst.virt_mode.replace('_', '-')} mode; capacity claimed"))
+                step_dispatch(inst, countdown)
                 placed.append(inst)
             if len(placed) < spec.min_count:
                 why = explain(req)
@@ -267,6 +332,9 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> R
                     why["message"] = (f"Only {len(placed)} of the minimum {spec.min_count} instances fit. "
                                       + why["message"])
                 raise InsufficientCapacity(why["message"], explanation=why)
+            # One INSERT each for the groups and the events of every placed instance.
+            SecurityGroupLink.objects.bulk_create(links)
+            events_record(events)
     except InsufficientCapacity as exc:
         event_record(action="request.refused", owner=user, actor=actor, level="error", message=exc.message,
                      data={"explanation": exc.explanation, "appliance": spec.appliance.public_id,

@@ -179,14 +179,30 @@ def countdown_for(delay_s: float) -> float:
 
 def step_schedule(inst: Instance, step: str | None, delay_s: float = 0.0) -> None:
     """Set the next step on `inst` (caller saves) and enqueue it when the transaction commits."""
+    countdown = step_prepare(inst, step, delay_s)
+    if step:
+        step_dispatch(inst, countdown)
+
+
+def step_prepare(inst: Instance, step: str | None, delay_s: float = 0.0) -> float:
+    """Only set the next step's fields (no message yet); returns the countdown for `step_dispatch`.
+
+    Lets a request write the first step with the instance's INSERT and dispatch it only once the
+    instance is placed.
+    """
     inst.step = step or ""
     inst.step_seq += 1
     inst.step_attempts = 0
     if not step:
         inst.step_due_at = None
-        return
+        return 0.0
     countdown = countdown_for(delay_s)
     inst.step_due_at = timezone.now() + timedelta(seconds=countdown + STEP_GRACE_S)
+    return countdown
+
+
+def step_dispatch(inst: Instance, countdown: float = 0.0) -> None:
+    """Enqueue the step set on `inst` when the transaction commits (never if it rolls back)."""
     pk, seq = inst.pk, inst.step_seq
     transaction.on_commit(lambda: step_enqueue(instance_id=pk, seq=seq, countdown=countdown))
 

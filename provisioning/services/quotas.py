@@ -49,6 +49,15 @@ class QuotaUsage:
 
 
 def quota_get_or_create(*, user, lock: bool = False) -> Quota:
+    """The user's quota row (made from the defaults on first use); `lock` takes its row lock.
+
+    Locking reads the existing row with the lock in one query; only a user's very first request
+    creates the row and then locks it (two racing first requests meet in get_or_create).
+    """
+    if lock:
+        quota = Quota.objects.select_for_update().filter(user=user).first()
+        if quota is not None:
+            return quota
     defaults = settings.SKYPORT_DEFAULT_QUOTA
     quota, _ = Quota.objects.get_or_create(
         user=user,
