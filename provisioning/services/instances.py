@@ -197,21 +197,20 @@ def _allocate_ip(host: Host) -> str | None:
 # in one statement. The claim just locked the host row, so no concurrent request places on this
 # host before we commit, and this statement's snapshot sees every address taken before.
 _PG_PLACE = """
+WITH free AS MATERIALIZED (
+    SELECT %(first)s::inet + g AS ip FROM generate_series(0, %(n)s - 1) g
+    WHERE %(first)s::inet + g <> ALL(ARRAY(
+        SELECT i.private_ip FROM provisioning_instance i
+        WHERE i.host_id = %(host)s AND i.private_ip IS NOT NULL AND i.state NOT IN ('terminated', 'error')))
+    ORDER BY g LIMIT 1
+)
 UPDATE provisioning_instance SET
     host_id = %(host)s, virt_mode = %(mode)s, availability_zone = %(az)s, mac_address = %(mac)s,
     updated_at = %(now)s, private_ip = free.ip,
     hostname = CASE WHEN %(name_host)s <> '' OR NOT %(ip_host)s THEN %(name_host)s
                     ELSE 'ip-' || replace(host(free.ip), '.', '-') END
-FROM (
-    SELECT (
-        SELECT %(first)s::inet + g FROM generate_series(0, %(n)s - 1) g
-        WHERE %(first)s::inet + g <> ALL(ARRAY(
-            SELECT i.private_ip FROM provisioning_instance i
-            WHERE i.host_id = %(host)s AND i.private_ip IS NOT NULL AND i.state NOT IN ('terminated', 'error')))
-        ORDER BY g LIMIT 1
-    ) AS ip
-) AS free
-WHERE provisioning_instance.id = %(id)s AND free.ip IS NOT NULL
+FROM free
+WHERE provisioning_instance.id = %(id)s
 RETURNING host(private_ip), hostname
 """
 
