@@ -12,7 +12,7 @@ from provisioning.choices import Protocol
 from provisioning.exceptions import InvalidRequest
 from provisioning.models import Appliance, InstanceType
 from provisioning.selectors import instance_type_list, keypair_list, security_group_list
-from provisioning.services.instances import MAX_COUNT
+from provisioning.services.instances import MAX_COUNT, instance_type_shortfall
 from provisioning.services.keypairs import KEY_TYPES
 from provisioning.services.security_groups import MAX_RULES, RuleSpec, rule_parse
 
@@ -64,13 +64,7 @@ class OptionReasonSelect(forms.Select):
 
 def type_shortfall(itype: InstanceType, appliance: Appliance) -> str:
     """Why `itype` is too small for `appliance` ('' if it is big enough)."""
-    short = []
-    if itype.vcpus < appliance.min_vcpus:
-        short.append(f"{appliance.min_vcpus} vCPU")
-    if itype.memory_mib < appliance.min_memory_mib:
-        short.append(f"{appliance.min_memory_mib / 1024:g} GiB memory")
-    if itype.disk_gib < appliance.min_disk_gib:
-        short.append(f"{appliance.min_disk_gib} GiB disk")
+    short = instance_type_shortfall(itype, appliance)
     return f"below the minimum: needs {', '.join(short)}" if short else ""
 
 

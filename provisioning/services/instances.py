@@ -75,6 +75,18 @@ def _fmt_size(vcpus: int, memory_mib: int, disk_gib: int) -> str:
     return f"{vcpus} vCPU / {memory_mib / 1024:g} GiB memory / {disk_gib} GiB disk"
 
 
+def instance_type_shortfall(itype: InstanceType, appliance: Appliance) -> list[str]:
+    """What `itype` lacks to run `appliance` (empty when it is big enough), e.g. ["2 vCPU"]."""
+    short = []
+    if itype.vcpus < appliance.min_vcpus:
+        short.append(f"{appliance.min_vcpus} vCPU")
+    if itype.memory_mib < appliance.min_memory_mib:
+        short.append(f"{appliance.min_memory_mib / 1024:g} GiB memory")
+    if itype.disk_gib < appliance.min_disk_gib:
+        short.append(f"{appliance.min_disk_gib} GiB disk")
+    return short
+
+
 def launch_validate(
     *,
     user,
@@ -108,13 +120,7 @@ def launch_validate(
         bad("instance_type", f"No instance type '{instance_type}'. Choose one of: {names}."
             if instance_type else "Choose an instance type.")
     if app and itype:
-        short = []
-        if itype.vcpus < app.min_vcpus:
-            short.append(f"{app.min_vcpus} vCPU")
-        if itype.memory_mib < app.min_memory_mib:
-            short.append(f"{app.min_memory_mib / 1024:g} GiB memory")
-        if itype.disk_gib < app.min_disk_gib:
-            short.append(f"{app.min_disk_gib} GiB disk")
+        short = instance_type_shortfall(itype, app)
         if short:
             bad("instance_type",
                 f"{itype.name} ({_fmt_size(itype.vcpus, itype.memory_mib, itype.disk_gib)}) is below what "
