@@ -207,10 +207,23 @@ def step_dispatch(inst: Instance, countdown: float = 0.0) -> None:
     transaction.on_commit(lambda: step_enqueue(instance_id=pk, seq=seq, countdown=countdown))
 
 
-def step_enqueue(*, instance_id: int, seq: int, countdown: float = 0.0) -> None:
+# Publishing happens after the commit, so the request has already succeeded: a broker that does not
+# answer must not turn it into an error (or hang the page). Try briefly, log, and let the reconciler
+# re-send the step once it is overdue.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def step_enqueue(*, instance_id: int, seq: int, countdown: float = 0.0) -> bool:
+    """Publish one step; False (logged) when the broker is unreachable."""
     from ..tasks import advance  # tasks import this module
 
-    advance.apply_async((instance_id, seq), countdown=countdown)
+    try:
+        advance.apply_async((instance_id, seq), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY)
+    except Exception as exc:  # kombu/redis connection errors vary by transport
+        log.warning("could not publish step %s of instance %s (%s); the reconciler will re-send it",
+                    seq, instance_id, exc)
+        return False
+    return True
 
 
 def instance_fail(inst: Instance, reason: str) -> None:

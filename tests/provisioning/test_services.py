@@ -11,6 +11,7 @@ from provisioning.services import keypairs, pipeline, quotas
 from tests.fixtures_domain import drain, ledger_problems
 
 pytestmark = pytest.mark.django_db
+REAL_STEP_ENQUEUE = pipeline.step_enqueue  # the autouse fixture replaces it in each test
 
 
 def launch(user, **fields):
@@ -279,3 +280,17 @@ def test_too_many_rules_or_groups_are_refused(catalog, user):
         launch(user, security_groups=[f"g{i}" for i in range(17)])
     assert "At most 16 security groups" in err.value.errors["security_groups"][0]
     nothing_left_behind()
+
+
+def test_unreachable_broker_does_not_fail_a_committed_request(monkeypatch, caplog):
+    """After the commit the request has succeeded: a dead broker is logged, the reconciler re-sends."""
+    from kombu.exceptions import OperationalError
+
+    from provisioning import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.advance, "apply_async", broker_down)
+    assert REAL_STEP_ENQUEUE(instance_id=1, seq=1) is False
+    assert "reconciler will re-send" in caplog.text
