@@ -121,6 +121,11 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+def flash_id(inst: Instance) -> str:
+    """DOM id of the "Launching/Stopping i-…" flash message, so the last progress poll can remove it."""
+    return f"flash-{inst.public_id}"
+
+
 def _own_instance(request: HttpRequest, public_id: str) -> Instance:
     """The caller's instance, or 404 (never 403: another user's instance does not exist for you)."""
     try:
@@ -147,6 +152,33 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Welcome to Skyport, {user.username}. Pick an appliance to launch.")
         return redirect(_safe_next(request, reverse("marketplace")))
     return page(request, "registration/signup.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+# --------------------------------------------------------------------------- list filters
+# Choice filters a hand-edited URL can get wrong: (singular, plural) for the notice.
+FILTER_NOUNS = {"os_family": ("operating system", "operating systems"),
+                "architecture": ("architecture", "architectures"),
+                "virt_mode": ("virtualization mode", "virtualization modes"),
+                "state": ("state", "states")}
+
+
+def filter_problems(form, params) -> tuple[dict[str, str], list[str]]:
+    """(field -> form error, notices) for choice filters whose value is unknown.
+
+    django-filter drops an invalid filter and lists everything; say so instead of ignoring it.
+    """
+    if not form.is_bound or form.is_valid():
+        return {}, []
+    errors, notices = {}, []
+    for name, (one, many) in FILTER_NOUNS.items():
+        if name not in form.errors:
+            continue
+        valid = {str(value) for value, _ in form.fields[name].choices}
+        bad = [v for v in params.getlist(name) if v and v not in valid]
+        shown = ", ".join(f"'{v[:40]}{'…' if len(v) > 40 else ''}'" for v in bad[:3]) or "value"
+        errors[name] = f"Unknown {one} {shown}: pick one from the list."
+        notices.append(f"Unknown {one} {shown} — showing all {many}.")
+    return errors, notices
 
 
 # --------------------------------------------------------------------------- marketplace
@@ -182,6 +214,7 @@ def marketplace(request: HttpRequest) -> HttpResponse:
         _present_appliance(app)
     form = fs.form
     cleaned = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    field_errors, notices = filter_problems(form, params)
     categories = [(c, category_label(c)) for c in sorted(
         {c for c in appliance_list().values_list("category", flat=True) if c})]
     context = {
@@ -197,6 +230,9 @@ def marketplace(request: HttpRequest) -> HttpResponse:
         "arch_choices": Architecture.choices,
         "mode_choices": VirtMode.choices,
         "categories": categories,
+        "field_errors": field_errors,
+        "filter_notices": notices,
+        "filter_error_fields": [(f, field_errors.get(f, "")) for f in ("os_family", "architecture", "virt_mode")],
     }
     if is_fragment_request(request):
         # The fragment also updates the page's live status line (out of band) for screen readers.
@@ -386,7 +422,8 @@ def launch(request: HttpRequest, slug: str) -> HttpResponse:
                 if len(instances) == 1:
                     inst = instances[0]
                     messages.success(request, f"Launching {inst.public_id} ({appliance.name}, "
-                                              f"{inst.instance_type.name}) on {inst.host.name}.")
+                                              f"{inst.instance_type.name}) on {inst.host.name}.",
+                                     extra_tags=flash_id(inst))
                     return redirect(inst.get_absolute_url())
                 messages.success(request, f"Launching {len(instances)} instances of {appliance.name} "
                                           f"(reservation {reservation.public_id}).")
@@ -448,6 +485,8 @@ def instances(request: HttpRequest) -> HttpResponse:
     paginator = Paginator(fs.qs, INSTANCES_PER_PAGE)
     page_obj = paginator.get_page(request.GET.get("page"))
     rows = [_present_instance(i) for i in page_obj.object_list]
+    field_errors, notices = filter_problems(fs.form, request.GET)
+    state = "" if "state" in field_errors else request.GET.get("state", "")
     context = {
         "section": "instances",
         "page_obj": page_obj,
@@ -455,13 +494,15 @@ def instances(request: HttpRequest) -> HttpResponse:
         "page_range": paginator.get_elided_page_range(page_obj.number, on_each_side=2, on_ends=1),
         "any_busy": any(i.busy for i in rows),
         "has_any": base.exists(),
-        "state": request.GET.get("state", ""),
+        "state": state,
         "q": request.GET.get("q", ""),
         "state_choices": InstanceState.choices,
-        "filtered": bool(request.GET.get("state") or request.GET.get("q")),
+        "filtered": bool(state or request.GET.get("q")),
+        "field_errors": field_errors,
+        "filter_notices": notices,
     }
     if is_fragment_request(request):
-        return render(request, "web/_instance_table.html", context)
+        return render(request, "web/_instance_table.html", {**context, "fragment": True})
     return page(request, "web/instances.html", context)
 
 
@@ -569,7 +610,12 @@ def instance_context(inst: Instance) -> dict:
 @require_GET
 def instance_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     inst = _own_instance(request, public_id)
-    return page(request, "web/instance_detail.html", instance_context(inst))
+    context = instance_context(inst)
+    # The flash lives outside the polled region; the final poll deletes it out of band, so a
+    # stand-in must exist when there is none (htmx reports an OOB swap without a target).
+    context["flash_id"] = flash_id(inst)
+    context["has_flash"] = any(m.extra_tags == context["flash_id"] for m in messages.get_messages(request))
+    return page(request, "web/instance_detail.html", context)
 
 
 @login_required
@@ -603,7 +649,8 @@ def instance_do(request: HttpRequest, public_id: str, action: str) -> HttpRespon
         messages.error(request, exc.message)
     else:
         verb = {"stop": "Stopping", "start": "Starting", "reboot": "Rebooting", "terminate": "Terminating"}[action]
-        messages.success(request, f"{verb} {inst.public_id}{f' ({inst.name})' if inst.name else ''}.")
+        messages.success(request, f"{verb} {inst.public_id}{f' ({inst.name})' if inst.name else ''}.",
+                         extra_tags=flash_id(inst))
     return redirect(back)
 
 

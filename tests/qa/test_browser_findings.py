@@ -81,3 +81,25 @@ def test_copy_without_the_clipboard_api_selects_the_text_and_says_so(browser_pag
     button.click()
     expect(button).to_have_text("Selected: press Ctrl+C")
     assert page.evaluate("() => window.getSelection().toString().trim()") == command.inner_text().strip()
+
+
+def test_the_launching_flash_goes_away_when_the_launch_has_finished(browser_page, catalog, user, inline_pipeline):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    _log_in(page)
+    page.goto("/appliances/debian-12/launch/")
+    page.get_by_label("No key pair (log in with a generated password)").check()
+    page.get_by_role("button", name="Launch", exact=True).click()
+    page.wait_for_url("**/instances/i-*/")
+    inst = Instance.objects.get()
+    flash = page.locator(f"#flash-{inst.public_id}")
+    expect(flash).to_contain_text(f"Launching {inst.public_id}")
+    page.wait_for_timeout(1500)  # a poll while still pending keeps it
+    expect(flash).to_be_visible()
+    drain()
+    expect(page.locator("#progress-status")).to_have_text("Finished", timeout=5000)
+    expect(flash).to_have_count(0)
+    assert not [e for e in errors if "oob" in e.lower()], errors
