@@ -31,25 +31,11 @@ def events_record(events: list[Event]) -> list[Event]:
     return Event.objects.bulk_create(events) if events else []
 
 
-def event_record(
-    *,
-    action: str,
-    message: str,
-    instance: Instance | None = None,
-    host: Host | None = None,
-    owner: Any = None,
-    actor: str = "system",
-    level: str = "info",
-    data: dict | None = None,
-) -> Event:
-    if owner is None and instance is not None:
-        owner = instance.owner
-    if host is None and instance is not None and instance.host_id:
-        host = instance.host
-    return Event.objects.create(
-        owner=owner, instance=instance, host=host, actor=actor, action=action,
-        message=message, level=level, data=data or {},
-    )
+def event_record(**fields: Any) -> Event:
+    """Build and save one event (same keyword arguments as `event_build`)."""
+    event = event_build(**fields)
+    event.save(force_insert=True)
+    return event
 
 
 def actor_name(user: Any) -> str:
