@@ -94,6 +94,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) so that a real Celery worker process sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
+    # Keep server connections across requests and tasks (checked before reuse): the placement
+    # statements are prepared per connection (provisioning.db), and a connection costs a fork.
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("SKYPORT_DB_CONN_MAX_AGE", "60"))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     test_name = os.environ.get("SKYPORT_TEST_DB_NAME")
     if test_name:
         DATABASES["default"]["TEST"] = {"NAME": test_name}

@@ -150,7 +150,7 @@ class Host(models.Model):
     """
 
     name = models.CharField(max_length=64, unique=True)
-    availability_zone = models.CharField(max_length=32, db_index=True)
+    availability_zone = models.CharField(max_length=32)
     sockets = models.PositiveSmallIntegerField(default=2)
     cores_per_socket = models.PositiveSmallIntegerField(default=8)
     threads_per_core = models.PositiveSmallIntegerField(default=2)
@@ -166,7 +166,7 @@ class Host(models.Model):
     nic_mibps = models.FloatField(default=1250.0)
     hypervisor_version = models.CharField(max_length=20, default="1.0")
     network_cidr = models.CharField(max_length=20, help_text="private network pool, e.g. 10.1.4.0/24")
-    state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.ENABLED, db_index=True)
+    state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.ENABLED)
     is_up = models.BooleanField(default=True)
     cpu_allocation_ratio = models.FloatField(default=4.0)
     ram_allocation_ratio = models.FloatField(default=1.0)
@@ -185,8 +185,10 @@ class Host(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Every claim rewrites a host's used figures, an update that rewrites each index entry of the
+        # row (the free-memory indexes change, so it is never a HOT update): each index costs every
+        # placement, so the table keeps only the ones placement reads.
         indexes = [
-            models.Index(fields=["state", "availability_zone", "memory_mib_used"], name="host_sched_idx"),
             # Placement walks schedulable hosts in free-memory order (provisioning.placement.filters.FREE).
             models.Index((F("memory_mib_limit") - F("memory_mib_used")).desc(), F("id"), name="host_free_mem_idx",
                          condition=Q(state="enabled", is_up=True)),
@@ -356,10 +358,12 @@ class Instance(models.Model):
     )
     availability_zone = models.CharField(max_length=32, blank=True)
     user_data = models.TextField(blank=True)
-    state = models.CharField(max_length=16, choices=InstanceState.choices, default=InstanceState.PENDING, db_index=True)
+    state = models.CharField(max_length=16, choices=InstanceState.choices, default=InstanceState.PENDING)
     task = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.SCHEDULING, blank=True)
     state_reason = models.TextField(blank=True)
-    host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.PROTECT, related_name="instances")
+    # Indexed by instance_host_appliance_idx (host first), which also answers the page-sharing weigher.
+    host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.PROTECT, related_name="instances",
+                             db_index=False)
     virt_mode = models.CharField(max_length=24, blank=True)
     hostname = models.CharField(max_length=64, blank=True)
     private_ip = models.GenericIPAddressField(null=True, blank=True, protocol="IPv4")
@@ -383,7 +387,12 @@ class Instance(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["owner", "state"], name="instance_owner_state_idx")]
+        indexes = [
+            models.Index(fields=["owner", "state"], name="instance_owner_state_idx"),
+            # "Does this host run a live guest of this appliance?" (page-sharing weigher), per candidate
+            # host, answered from the index alone; and the host's instances (host first).
+            models.Index(fields=["host", "appliance", "state"], name="instance_host_appliance_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["host", "private_ip"],

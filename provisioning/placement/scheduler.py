@@ -8,11 +8,13 @@ that stops after the window), with the weighers' EXISTS annotations computed for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import Count, Max, Q
 
 from ..choices import MODE_PREFERENCE
+from ..db import inline, prepared_cursor
 from ..models import Appliance, Host, InstanceType, PlacementGroup
 from .filters import FILTERS, FREE, VirtModeFilter
 from .weighers import active_weighers, multiplier, weigh
@@ -53,12 +55,35 @@ class PlacementRequest:
         }
 
 
+class CandidateHost:
+    """A candidate host as the candidate query returns it: the columns of CANDIDATE_FIELDS plus the
+    weighers' annotations, as attributes. Weighers, the mode choice and the claim read only these,
+    so a decision builds no model instances (16 of them cost more than the query itself)."""
+
+    def __init__(self, columns: list[str], values: tuple) -> None:
+        self.__dict__.update(zip(columns, values, strict=True))
+
+    def model(self) -> Host:
+        """The Host model of this row (other fields load on access)."""
+        names = [f.attname for f in Host._meta.concrete_fields if f.attname in self.__dict__]
+        return Host.from_db(connection.alias, names, [self.__dict__[name] for name in names])
+
+
 @dataclass(frozen=True)
 class Placement:
-    host: Host
+    row: CandidateHost
     virt_mode: str
     weight: float
     weights: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def host_id(self) -> int:
+        return self.row.id
+
+    @cached_property
+    def host(self) -> Host:
+        """The chosen host as a model, built on first use (the claimed one only, on the hot path)."""
+        return self.row.model()
 
 
 def hosts():
@@ -89,7 +114,7 @@ def _window_order(req: PlacementRequest) -> list:
     return [f"-{key}" if m >= 0 else key, "pk"]
 
 
-def mode_for(host: Host, req: PlacementRequest) -> str | None:
+def mode_for(host: Host | CandidateHost, req: PlacementRequest) -> str | None:
     """Fastest mode the host offers and the simulator accepts for its CPU class (None if none)."""
     allowed = VirtModeFilter().class_modes(req)[(host.is_64bit, host.has_hw_virt)]
     offered = [m for m in allowed if f",{m}," in host.modes_csv]
@@ -99,8 +124,10 @@ def mode_for(host: Host, req: PlacementRequest) -> str | None:
 
 
 # Compiled candidate SQL per request shape: building a queryset of a dozen filters costs more
-# Python time than PostgreSQL needs to answer it. Keyed by everything the SQL depends on.
-_SQL_CACHE: dict[tuple, tuple[str, tuple]] = {}
+# Python time than PostgreSQL needs to answer it. Keyed by everything the SQL depends on. On
+# PostgreSQL the values are inlined, so the statement is prepared (planned once per connection)
+# with its real values: its plan relies on them (the partial indexes' predicate).
+_SQL_CACHE: dict[tuple, tuple[str, tuple | None]] = {}
 _SQL_CACHE_MAX = 512
 
 
@@ -113,7 +140,7 @@ def _shape(req: PlacementRequest, limit: int) -> tuple:
     )
 
 
-def candidate_sql(req: PlacementRequest, limit: int = CANDIDATE_LIMIT) -> tuple[str, tuple]:
+def candidate_sql(req: PlacementRequest, limit: int = CANDIDATE_LIMIT) -> tuple[str, tuple | None]:
     """The one statement `candidates` runs: filtered window + the weighers' annotations."""
     key = _shape(req, limit)
     hit = _SQL_CACHE.get(key)
@@ -123,7 +150,7 @@ def candidate_sql(req: PlacementRequest, limit: int = CANDIDATE_LIMIT) -> tuple[
         for w, _m in active_weighers():
             annotations.update(w.annotations(req))
         qs = Host.objects.filter(pk__in=window).only(*CANDIDATE_FIELDS).annotate(**annotations).order_by()
-        hit = qs.query.sql_with_params()
+        hit = inline(*qs.query.sql_with_params())
         if len(_SQL_CACHE) >= _SQL_CACHE_MAX:
             _SQL_CACHE.clear()
         _SQL_CACHE[key] = hit
@@ -133,12 +160,15 @@ def candidate_sql(req: PlacementRequest, limit: int = CANDIDATE_LIMIT) -> tuple[
 def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT) -> list[Placement]:
     """Ranked hosts that can take the request now (claims still decide, atomically). One query."""
     sql, params = candidate_sql(req, limit)
-    rows = list(Host.objects.raw(sql, params))
+    with prepared_cursor() as cur:
+        cur.execute(sql, params)
+        columns = [col[0] for col in cur.description]
+        rows = [CandidateHost(columns, values) for values in cur.fetchall()]
     out = []
-    for host, weight, parts in weigh(rows, req):
-        mode = mode_for(host, req)
+    for row, weight, parts in weigh(rows, req):
+        mode = mode_for(row, req)
         if mode:
-            out.append(Placement(host, mode, weight, parts))
+            out.append(Placement(row, mode, weight, parts))
     return out
 
 

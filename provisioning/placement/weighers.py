@@ -20,7 +20,7 @@ from ..choices import LIVE_STATES
 from ..models import Host, Instance
 
 if TYPE_CHECKING:
-    from .scheduler import PlacementRequest
+    from .scheduler import CandidateHost, PlacementRequest
 
 WEIGHERS: list[type[HostWeigher]] = []
 
@@ -54,7 +54,7 @@ class HostWeigher:
         """Extra columns (expressions) this weigher needs on each candidate host."""
         return {}
 
-    def scores(self, hosts: list[Host], req: PlacementRequest) -> dict[int, float]:  # pragma: no cover
+    def scores(self, hosts: list[CandidateHost], req: PlacementRequest) -> dict[int, float]:  # pragma: no cover
         raise NotImplementedError
 
     @property
@@ -160,7 +160,7 @@ def active_weighers() -> list[tuple[HostWeigher, float]]:
     return out
 
 
-def weigh(hosts: list[Host], req: PlacementRequest) -> list[tuple[Host, float, dict[str, float]]]:
+def weigh(hosts: list[CandidateHost], req: PlacementRequest) -> list[tuple[CandidateHost, float, dict[str, float]]]:
     """Rank `hosts` (already carrying the weighers' annotations): best first, ties by name.
 
     Returns each host with its weight and each weigher's contribution (score x multiplier).

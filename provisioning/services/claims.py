@@ -13,6 +13,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Sum
 
 from ..choices import LIVE_STATES, ClaimKind
+from ..db import prepared_cursor
 from ..models import Claim, Host, Instance
 
 DEADLOCK_SQLSTATE = "40P01"
@@ -73,7 +74,7 @@ def _claim_first_unlocked_pg(instance: Instance, host_ids: Sequence[int], kind: 
     """One statement: the first host in `host_ids` with room that no concurrent request holds,
     its used figures raised, and the claim row written."""
     it = instance.instance_type
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         cur.execute(_PG_CLAIM_FIRST, {"ids": list(host_ids), "v": it.vcpus, "m": it.memory_mib,
                                       "d": it.disk_gib, "instance": instance.pk, "kind": kind})
         row = cur.fetchone()

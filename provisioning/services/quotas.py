@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection
 
 from ..choices import LIVE_STATES
+from ..db import prepared_cursor
 from ..models import Instance, InstanceType, Quota
 
 
@@ -56,7 +57,7 @@ def quota_get_or_create(*, user, lock: bool = False) -> Quota:
     """
     if lock:
         lock_sql = " FOR UPDATE" if connection.features.has_select_for_update else ""  # SQLite: writers serialise
-        with connection.cursor() as cur:
+        with prepared_cursor() as cur:
             cur.execute(f"SELECT id, instances, vcpus, memory_mib FROM {Quota._meta.db_table} "
                         f"WHERE user_id = %s{lock_sql}", [user.pk])
             row = cur.fetchone()
@@ -79,15 +80,18 @@ def quota_usage(*, user, lock: bool = False) -> QuotaUsage:
     return QuotaUsage(quota.instances, quota.vcpus, quota.memory_mib, n, v, m)
 
 
+_LIVE_USAGE_SQL = (
+    f"SELECT COUNT(*), COALESCE(SUM(t.vcpus), 0), COALESCE(SUM(t.memory_mib), 0) "
+    f"FROM {Instance._meta.db_table} i JOIN {InstanceType._meta.db_table} t ON t.id = i.instance_type_id "
+    f"WHERE i.owner_id = %s AND i.state IN ({', '.join(repr(str(state)) for state in LIVE_STATES)})"
+)
+
+
 def _live_usage(user_id: int) -> tuple[int, int, int]:
     """Live instances, vCPUs and memory of one user: plain SQL, as this runs in every request
     transaction (the ORM's aggregate compilation cost more than the query itself)."""
-    marks = ", ".join(["%s"] * len(LIVE_STATES))
-    sql = (f"SELECT COUNT(*), COALESCE(SUM(t.vcpus), 0), COALESCE(SUM(t.memory_mib), 0) "
-           f"FROM {Instance._meta.db_table} i JOIN {InstanceType._meta.db_table} t ON t.id = i.instance_type_id "
-           f"WHERE i.owner_id = %s AND i.state IN ({marks})")
-    with connection.cursor() as cur:
-        cur.execute(sql, [user_id, *LIVE_STATES])
+    with prepared_cursor() as cur:
+        cur.execute(_LIVE_USAGE_SQL, [user_id])
         n, v, m = cur.fetchone()
     return int(n), int(v), int(m)
 

@@ -151,9 +151,10 @@ def query_counts(user) -> tuple[int, int]:
 
 
 def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None:
-    """One requester process until the time is up: whole `reservation_create` transactions
-    (mode "request"), or the scheduler's own part (mode "claim": decision + atomic claim + the
-    instance's host, in one transaction, for instances created beforehand)."""
+    """One requester process until the time is up: placements (mode "place": `instance_place` on
+    instances recorded beforehand, one transaction each: the ranked candidates, the atomic claim,
+    host, mode and address written), or whole requests (mode "request": `reservation_create`,
+    which also checks the quota and records the reservation, the instance, its groups and events)."""
     import django
     from django.contrib.auth import get_user_model
     from django.db import connections, transaction
@@ -163,18 +164,17 @@ def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None
     stub_dispatch()
     from provisioning.exceptions import InsufficientCapacity
     from provisioning.models import Instance, Reservation
-    from provisioning.placement import PlacementRequest, candidates
-    from provisioning.services.claims import claim_first
-    from provisioning.services.instances import launch_validate, reservation_create
+    from provisioning.placement import PlacementRequest
+    from provisioning.services.instances import instance_place, launch_validate, reservation_create
 
     try:
-        user = get_user_model().objects.get(username=f"bench-client-{index}")
+        user = get_user_model().objects.get(username=f"bench-{mode}-{index}")
         rnd = random.Random(index)
         specs = [launch_validate(user=user, appliance=a, instance_type=t)
                  for a in ("ubuntu-22-04", "debian-12", "ubuntu-lamp", "centos-7-lemp", "nginx-alpine-container")
                  for t in ("t3.small", "t3.medium")]
         pool: list = []
-        if mode == "claim":
+        if mode == "place":
             res = Reservation.objects.create(owner=user)
             for k in range(int(seconds * 600)):
                 spec = specs[k % len(specs)]
@@ -196,12 +196,9 @@ def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None
                 continue
             inst = pool[placed + refused]
             with transaction.atomic():
-                found = candidates(PlacementRequest(appliance=inst.appliance, instance_type=inst.instance_type))
-                claim = claim_first(instance=inst, host_ids=[p.host.pk for p in found])
-                if claim is not None:
-                    Instance.objects.filter(pk=inst.pk).update(host_id=claim.host_id)
-            placed += claim is not None
-            refused += claim is None
+                ok = instance_place(inst, PlacementRequest(appliance=inst.appliance, instance_type=inst.instance_type))
+            placed += ok
+            refused += not ok
         cpu = time.process_time() - cpu0
         out.put((placed, refused, time.time() - start_at, cpu, None))
     except Exception as exc:  # noqa: BLE001 - reported by the parent, which must not wait forever
@@ -220,8 +217,8 @@ def throughput(clients: int, seconds: float, mode: str = "request") -> dict:
     from provisioning.services.quotas import quota_set
 
     User = get_user_model()
-    for i in range(clients):
-        u, _ = User.objects.get_or_create(username=f"bench-client-{i}")
+    for i in range(clients):  # each mode its own users: the placers' pools do not count in the requesters' quota
+        u, _ = User.objects.get_or_create(username=f"bench-{mode}-{i}")
         quota_set(user=u, instances=10**6, vcpus=10**7, memory_mib=10**9)
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
@@ -290,9 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"decision latency over {args.decisions} mixed requests: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
               f" ({lat['empty']} found no host; first call of each of {lat['shapes']} request shapes, which "
               f"compiles its SQL: p50 {lat['cold_p50']:.2f} ms)")
-        core = throughput(args.clients, args.seconds, mode="claim")
-        print(f"{args.clients} concurrent placers (decision + atomic claim per transaction): {core['per_s']:.0f}/s "
-              f"({core['placed']} placed; {core['client_cpu_ms']:.2f} ms client CPU each)")
+        core = throughput(args.clients, args.seconds, mode="place")
+        print(f"{args.clients} concurrent placers (instance_place: ranked candidates, atomic claim, host and "
+              f"address recorded; one transaction each): {core['per_s']:.0f} placements/s "
+              f"({core['placed']} placed, {core['refused']} refused; {core['client_cpu_ms']:.2f} ms client CPU each)")
         whole = throughput(args.clients, args.seconds, mode="request")
         rate = whole["per_s"]
         print(f"{args.clients} concurrent requesters (whole reservation_create transactions): {rate:.0f} placements/s "

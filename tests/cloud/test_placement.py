@@ -273,3 +273,32 @@ def test_other_simulator_refusals_are_quoted(host_factory):
     assert explain(preq("win-ct", "t3.small"))["message"] == (
         "No host can take 2 vCPU / 2 GiB: 1 of 1 cannot run it in container mode (a container shares the host "
         "kernel: guest OS family windows differs from host linux).")
+
+
+def test_a_candidate_builds_the_same_host_the_database_holds(host_factory):
+    """Decisions carry light rows; the chosen one becomes a Host model whose every field (loaded with
+    the row or deferred) equals the stored host: claims and address allocation read it."""
+    host_factory("a", az="sky-1b", threads=8)
+    host_factory("b", memory_gib=128, max_instances=50)
+    found = candidates(preq())
+    assert [p.host_id for p in found] == [p.host.pk for p in found]
+    for p in found:
+        stored = Host.objects.get(pk=p.host_id)
+        for f in Host._meta.concrete_fields:
+            assert getattr(p.host, f.attname) == getattr(stored, f.attname), f.attname
+        assert p.row.name == stored.name and p.row.network_cidr == stored.network_cidr
+
+
+@pytest.mark.postgres
+def test_placement_statements_are_planned_once_per_connection(host_factory, roomy_quota):
+    """The candidate query and the claim are prepared on the connection (PostgreSQL plans them once);
+    the candidate query carries its values, so its one plan is the specific plan."""
+    host_factory("a")
+    host_factory("b")
+    launch(roomy_quota)
+    launch(roomy_quota)
+    with connection.cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cur.fetchall()]
+    assert any("provisioning_host" in s and "LIMIT 16" in s and "$1" not in s for s in prepared), prepared
+    assert any("INSERT INTO provisioning_claim" in s for s in prepared), prepared
