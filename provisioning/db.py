@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 # Prepared statements kept per connection (psycopg's default is 100): one per request shape
 # (appliance x instance type x zone x options) and a handful of fixed ones.
-PREPARED_MAX = 1024
+PREPARED_MAX = 512
 EXPLICIT_ONLY = 2**31 - 1  # psycopg's prepare_threshold: never by count, only with prepare=True
 
 
 def postgres() -> bool:
-    return connection.vendor == "postgresql"
+    return connections[DEFAULT_DB_ALIAS].vendor == "postgresql"
 
 
 def _cursor_class():
@@ -48,18 +48,19 @@ def prepared_cursor():
     statements by text already.
     """
     global _CURSOR_CLASS
-    if not postgres():
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of the `connection` proxy is a lookup
+    if db.vendor != "postgresql":
+        return db.cursor()
     if _CURSOR_CLASS is None:
         _CURSOR_CLASS = _cursor_class()
-    connection.ensure_connection()
-    raw = connection.connection
+    db.ensure_connection()
+    raw = db.connection
     if raw.prepared_max != PREPARED_MAX:
         # Django turns psycopg's statement preparation off (None); allow it, for explicit requests
         # only: Django's own cursors bind on the client and never prepare anyway.
         raw.prepare_threshold = EXPLICIT_ONLY
         raw.prepared_max = PREPARED_MAX
-    return connection._prepare_cursor(_CURSOR_CLASS(raw))
+    return db._prepare_cursor(_CURSOR_CLASS(raw))
 
 
 def inline(sql: str, params: Sequence) -> tuple[str, tuple | None]:

@@ -114,13 +114,25 @@ def _window_order(req: PlacementRequest) -> list:
     return [f"-{key}" if m >= 0 else key, "pk"]
 
 
+def _mode_order(req: PlacementRequest) -> dict[tuple[bool, bool], list[tuple[str, str]]]:
+    """Per CPU class, the modes the simulator accepts, fastest first, with their `modes_csv` needle
+    (memoised on the request: the same for every candidate)."""
+    order = req.cache.get("mode_order")
+    if order is None:
+        rank = {m: i for i, m in enumerate(MODE_PREFERENCE)}
+        order = {cpu: [(m, f",{m},") for m in sorted(allowed, key=lambda m: rank.get(m, 99))]
+                 for cpu, allowed in VirtModeFilter().class_modes(req).items()}
+        req.cache["mode_order"] = order
+    return order
+
+
 def mode_for(host: Host | CandidateHost, req: PlacementRequest) -> str | None:
     """Fastest mode the host offers and the simulator accepts for its CPU class (None if none)."""
-    allowed = VirtModeFilter().class_modes(req)[(host.is_64bit, host.has_hw_virt)]
-    offered = [m for m in allowed if f",{m}," in host.modes_csv]
-    if not offered:
-        return None
-    return min(offered, key=lambda m: MODE_PREFERENCE.index(m) if m in MODE_PREFERENCE else 99)
+    offered = host.modes_csv
+    for mode, needle in _mode_order(req)[(bool(host.is_64bit), bool(host.has_hw_virt))]:
+        if needle in offered:
+            return mode
+    return None
 
 
 # Compiled candidate SQL per request shape: building a queryset of a dozen filters costs more
@@ -129,6 +141,7 @@ def mode_for(host: Host | CandidateHost, req: PlacementRequest) -> str | None:
 # with its real values: its plan relies on them (the partial indexes' predicate).
 _SQL_CACHE: dict[tuple, tuple[str, tuple | None]] = {}
 _SQL_CACHE_MAX = 512
+_COLUMNS: dict[str, list[str]] = {}  # result column names per candidate statement
 
 
 def _shape(req: PlacementRequest, limit: int) -> tuple:
@@ -153,6 +166,7 @@ def candidate_sql(req: PlacementRequest, limit: int = CANDIDATE_LIMIT) -> tuple[
         hit = inline(*qs.query.sql_with_params())
         if len(_SQL_CACHE) >= _SQL_CACHE_MAX:
             _SQL_CACHE.clear()
+            _COLUMNS.clear()
         _SQL_CACHE[key] = hit
     return hit
 
@@ -162,7 +176,9 @@ def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT) -> list[P
     sql, params = candidate_sql(req, limit)
     with prepared_cursor() as cur:
         cur.execute(sql, params)
-        columns = [col[0] for col in cur.description]
+        columns = _COLUMNS.get(sql)
+        if columns is None:
+            columns = _COLUMNS[sql] = [col[0] for col in cur.description]
         rows = [CandidateHost(columns, values) for values in cur.fetchall()]
     out = []
     for row, weight, parts in weigh(rows, req):
