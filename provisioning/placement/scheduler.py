@@ -17,7 +17,7 @@ from ..choices import MODE_PREFERENCE
 from ..db import inline, prepared_cursor
 from ..models import Appliance, Host, InstanceType, PlacementGroup
 from .filters import FILTERS, FREE, VirtModeFilter
-from .weighers import active_weighers, multiplier, weigh
+from .weighers import multiplier, request_weighers, weigh
 
 # How many hosts, best by free capacity, the weighers rank (Nova's host_subset / max results).
 CANDIDATE_LIMIT = 16
@@ -128,8 +128,12 @@ def _mode_order(req: PlacementRequest) -> dict[tuple[bool, bool], list[tuple[str
 
 def mode_for(host: Host | CandidateHost, req: PlacementRequest) -> str | None:
     """Fastest mode the host offers and the simulator accepts for its CPU class (None if none)."""
+    return _first_mode(host, _mode_order(req))
+
+
+def _first_mode(host: Host | CandidateHost, order: dict) -> str | None:
     offered = host.modes_csv
-    for mode, needle in _mode_order(req)[(bool(host.is_64bit), bool(host.has_hw_virt))]:
+    for mode, needle in order[(bool(host.is_64bit), bool(host.has_hw_virt))]:
         if needle in offered:
             return mode
     return None
@@ -149,7 +153,7 @@ def _shape(req: PlacementRequest, limit: int) -> tuple:
     return (
         connection.alias, connection.vendor, limit, req.guest_key(), req.availability_zone, req.virt_mode,
         (group.pk, group.strategy, group.strict) if group is not None else None, tuple(req.exclude_host_ids),
-        tuple((w.name, m) for w, m in active_weighers()), tuple(_window_order(req)),
+        tuple((w.name, m) for w, m in request_weighers(req)), tuple(_window_order(req)),
     )
 
 
@@ -160,7 +164,7 @@ def candidate_sql(req: PlacementRequest, limit: int = CANDIDATE_LIMIT) -> tuple[
     if hit is None:
         window = filtered(req).order_by(*_window_order(req)).values("pk")[:limit]
         annotations = {}
-        for w, _m in active_weighers():
+        for w, _m in request_weighers(req):
             annotations.update(w.annotations(req))
         qs = Host.objects.filter(pk__in=window).only(*CANDIDATE_FIELDS).annotate(**annotations).order_by()
         hit = inline(*qs.query.sql_with_params())
@@ -181,8 +185,9 @@ def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT) -> list[P
             columns = _COLUMNS[sql] = [col[0] for col in cur.description]
         rows = [CandidateHost(columns, values) for values in cur.fetchall()]
     out = []
+    order = _mode_order(req)
     for row, weight, parts in weigh(rows, req):
-        mode = mode_for(row, req)
+        mode = _first_mode(row, order)
         if mode:
             out.append(Placement(row, mode, weight, parts))
     return out

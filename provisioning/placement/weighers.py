@@ -160,6 +160,14 @@ def active_weighers() -> list[tuple[HostWeigher, float]]:
     return out
 
 
+def request_weighers(req: PlacementRequest) -> list[tuple[HostWeigher, float]]:
+    """`active_weighers()`, memoised on the request (the SQL cache key and the ranking both need it)."""
+    found = req.cache.get("weighers")
+    if found is None:
+        found = req.cache["weighers"] = active_weighers()
+    return found
+
+
 def weigh(hosts: list[CandidateHost], req: PlacementRequest) -> list[tuple[CandidateHost, float, dict[str, float]]]:
     """Rank `hosts` (already carrying the weighers' annotations): best first, ties by name.
 
@@ -167,7 +175,7 @@ def weigh(hosts: list[CandidateHost], req: PlacementRequest) -> list[tuple[Candi
     """
     totals = {h.id: 0.0 for h in hosts}
     parts: dict[int, dict[str, float]] = {h.id: {} for h in hosts}
-    for w, m in active_weighers():
+    for w, m in request_weighers(req):
         for pk, score in w.scores(hosts, req).items():
             totals[pk] += m * score
             parts[pk][w.name] = m * score
