@@ -15,7 +15,9 @@ Measures (and records under "placement" in var/bench/results.json):
 - queries per decision, per placement and per request transaction (constant, whatever the fleet
   size: measured on a 10-host fleet and on the full one).
 
-Run: `python tests/bench/bench_placement.py [--hosts N --instances N --seconds S --keep]`.
+Each concurrent figure is the median of `--repeats` runs (3) of `--seconds` (10 s) each, with its range.
+
+Run: `python tests/bench/bench_placement.py [--hosts N --instances N --seconds S --repeats R --keep]`.
 Needs PostgreSQL: DATABASE_URL if it is postgres://, else postgres://postgres@127.0.0.1:5432/postgres;
 creates (and drops) its own database `skyport_bench` (SKYPORT_BENCH_DB names another).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -166,7 +169,7 @@ def query_counts(user) -> tuple[int, int, int]:
     return len(decision.captured_queries), len(placement.captured_queries), len(whole.captured_queries)
 
 
-def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None:
+def _client(index: int, seconds: float, start_at: float, out, mode: str, tag: str) -> None:
     """One requester process until the time is up: placements (mode "place": `instance_place` on
     instances recorded beforehand, one transaction each: the ranked candidates, the atomic claim,
     host, mode and address written), or whole requests (mode "request": `reservation_create`,
@@ -184,7 +187,7 @@ def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None
     from provisioning.services.instances import instance_place, launch_validate, reservation_create
 
     try:
-        user = get_user_model().objects.get(username=f"bench-{mode}-{index}")
+        user = get_user_model().objects.get(username=f"bench-{mode}-{tag}-{index}")
         rnd = random.Random(index)
         specs = [launch_validate(user=user, appliance=a, instance_type=t)
                  for a in ("ubuntu-22-04", "debian-12", "ubuntu-lamp", "centos-7-lemp", "nginx-alpine-container")
@@ -223,8 +226,9 @@ def _client(index: int, seconds: float, start_at: float, out, mode: str) -> None
         connections.close_all()
 
 
-def throughput(clients: int, seconds: float, mode: str = "request") -> dict:
-    """Placements per second with `clients` concurrent requester processes (see `_client`)."""
+def throughput(clients: int, seconds: float, mode: str = "request", tag: str = "0") -> dict:
+    """Placements per second with `clients` concurrent requester processes (see `_client`); `tag`
+    gives each run its own users, so no run's quota usage carries the instances of another."""
     import multiprocessing
 
     from django.contrib.auth import get_user_model
@@ -234,13 +238,13 @@ def throughput(clients: int, seconds: float, mode: str = "request") -> dict:
 
     User = get_user_model()
     for i in range(clients):  # each mode its own users: the placers' pools do not count in the requesters' quota
-        u, _ = User.objects.get_or_create(username=f"bench-{mode}-{i}")
+        u, _ = User.objects.get_or_create(username=f"bench-{mode}-{tag}-{i}")
         quota_set(user=u, instances=10**6, vcpus=10**7, memory_mib=10**9)
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     start_at = time.time() + (2.0 if mode == "request" else 8.0)  # all connected (and pools built) first
-    procs = [ctx.Process(target=_client, args=(i, seconds, start_at, out, mode)) for i in range(clients)]
+    procs = [ctx.Process(target=_client, args=(i, seconds, start_at, out, mode, tag)) for i in range(clients)]
     for p in procs:
         p.start()
     results = [out.get(timeout=seconds + 180) for _ in procs]
@@ -255,13 +259,28 @@ def throughput(clients: int, seconds: float, mode: str = "request") -> dict:
             "client_cpu_ms": 1000 * sum(r[3] for r in results) / max(1, placed)}
 
 
+def repeated(runs: int, clients: int, seconds: float, mode: str) -> dict:
+    """`throughput` `runs` times (the machine is shared and noisy): the median rate, its range, and
+    the median client CPU per operation."""
+    results = [throughput(clients, seconds, mode=mode, tag=str(k)) for k in range(runs)]
+    rates = sorted(r["per_s"] for r in results)
+    return {"per_s": statistics.median(rates), "min": rates[0], "max": rates[-1], "runs": runs,
+            "placed": sum(r["placed"] for r in results), "refused": sum(r["refused"] for r in results),
+            "client_cpu_ms": statistics.median(r["client_cpu_ms"] for r in results)}
+
+
+def _rate(r: dict) -> str:
+    return f"{r['per_s']:.0f}/s" + (f" (median of {r['runs']}: {r['min']:.0f}-{r['max']:.0f})" if r["runs"] > 1 else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, default=10_000)
     ap.add_argument("--instances", type=int, default=100_000)
     ap.add_argument("--decisions", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=10.0, help="duration of the concurrent phase")
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrent run")
+    ap.add_argument("--repeats", type=int, default=3, help="concurrent runs per mode (the median is recorded)")
     ap.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database afterwards")
     args = ap.parse_args(argv)
 
@@ -303,22 +322,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"decision latency over {args.decisions} mixed requests: p50 {p50:.2f} ms, p99 {p99:.2f} ms"
               f" ({lat['empty']} found no host; first call of each of {lat['shapes']} request shapes, which "
               f"compiles its SQL: p50 {lat['cold_p50']:.2f} ms)")
-        core = throughput(args.clients, args.seconds, mode="place")
+        core = repeated(args.repeats, args.clients, args.seconds, mode="place")
         rate = core["per_s"]
         print(f"{args.clients} concurrent requesters placing (instance_place, one transaction each: ranked "
-              f"candidates, atomic claim, host and address recorded): {rate:.0f} placements/s "
-              f"({core['placed']} placed, {core['refused']} refused in {args.seconds:g} s; "
+              f"candidates, atomic claim, host and address recorded): {_rate(core)} placements "
+              f"({core['placed']} placed, {core['refused']} refused in {args.repeats} x {args.seconds:g} s; "
               f"{core['client_cpu_ms']:.2f} ms client CPU each)")
-        whole = throughput(args.clients, args.seconds, mode="request")
+        whole = repeated(args.repeats, args.clients, args.seconds, mode="request")
         print(f"{args.clients} concurrent requesters launching (whole reservation_create transactions: quota, "
-              f"records, placement, links, events): {whole['per_s']:.0f} requests/s ({whole['placed']} placed, "
-              f"{whole['refused']} refused in {args.seconds:g} s; {whole['client_cpu_ms']:.2f} ms client CPU each)")
+              f"records, placement, links, events): {_rate(whole)} requests ({whole['placed']} placed, "
+              f"{whole['refused']} refused in {args.repeats} x {args.seconds:g} s; "
+              f"{whole['client_cpu_ms']:.2f} ms client CPU each)")
         problems = ledger_audit()
         print("ledger: exact" if not problems else f"ledger: {len(problems)} problems, e.g. {problems[:3]}")
         record("placement", {
             "hosts": fleet.hosts + small.hosts, "instances": fleet.instances + small.instances,
             "p50_ms": round(p50, 3), "p99_ms": round(p99, 3),
             f"placements_per_s_{args.clients}_clients": round(rate, 1),
+            f"placements_per_s_{args.clients}_clients_range": [round(core["min"], 1), round(core["max"], 1)],
+            f"requests_per_s_{args.clients}_clients_range": [round(whole["min"], 1), round(whole["max"], 1)],
+            "concurrent_runs": args.repeats, "seconds_per_run": args.seconds,
             "queries_per_placement": q_big[1], "queries_per_decision": q_big[0], "queries_per_request": q_big[2],
             f"requests_per_s_{args.clients}_clients": round(whole["per_s"], 1),
             "client_cpu_ms_per_placement": round(core["client_cpu_ms"], 2),

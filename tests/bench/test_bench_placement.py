@@ -30,7 +30,7 @@ def test_placement_benchmark_runs_and_records_its_figures(tmp_path):
            "SKYPORT_BENCH_DB": f"skyport_bench_smoke_{os.getpid()}"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests/bench/bench_placement.py"), "--hosts", "60", "--instances", "300",
-         "--seconds", "1", "--decisions", "60"],
+         "--seconds", "1", "--repeats", "2", "--decisions", "60"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -38,6 +38,8 @@ def test_placement_benchmark_runs_and_records_its_figures(tmp_path):
     assert figures["hosts"] == 70 and figures["instances"] == 350
     assert 0 < figures["p50_ms"] <= figures["p99_ms"]
     assert figures["placements_per_s_8_clients"] > 0 and figures["requests_per_s_8_clients"] > 0
+    low, high = figures["placements_per_s_8_clients_range"]
+    assert low <= figures["placements_per_s_8_clients"] <= high and figures["concurrent_runs"] == 2
     # Constant whatever the fleet size: 10 hosts or 60.
     assert figures["queries_per_decision"] == figures["queries_per_decision_10_hosts"] == 1
     assert figures["queries_per_placement"] == figures["queries_per_placement_10_hosts"] == 3
