@@ -18,7 +18,7 @@ from provisioning.services.fleet import fleet_build
 from provisioning.services.quotas import quota_set
 from tests.fixtures_domain import ledger_problems
 
-from .conftest import NO_VT, VT
+from .conftest import NO_VT, VT, make_host
 
 pytestmark = pytest.mark.django_db
 
@@ -302,3 +302,19 @@ def test_placement_statements_are_planned_once_per_connection(host_factory, room
         prepared = [row[0] for row in cur.fetchall()]
     assert any("provisioning_host" in s and "LIMIT 16" in s and "$1" not in s for s in prepared), prepared
     assert any("INSERT INTO provisioning_claim" in s for s in prepared), prepared
+
+
+@pytest.mark.postgres
+def test_prepared_placement_survives_refusals_and_rollbacks(transactional_db, cloud_catalog, user):
+    """A refusal rolls the request back (and psycopg forgets its prepared statements then); the
+    connection's next requests still place, through freshly prepared statements."""
+    quota_set(user=user, instances=50, vcpus=500, memory_mib=10**7)
+    make_host("small", memory_gib=6, reserved_mib=2048)  # 4 GiB schedulable: two t3.small (2 GiB each)
+    assert len(launch(user)) == 1 and len(launch(user)) == 1
+    for _ in range(2):
+        with pytest.raises(InsufficientCapacity):
+            launch(user)
+    make_host("big")
+    for _ in range(3):
+        assert launch(user)[0].host.name == "big"
+    assert ledger_problems() == []
