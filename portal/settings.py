@@ -102,6 +102,10 @@ else:
     if test_name:
         DATABASES["default"]["TEST"] = {"NAME": test_name}
 
+# Prepare the placement statements on PostgreSQL (provisioning.db). Turn off behind a pooler in
+# transaction mode that does not carry prepared statements between server connections.
+SKYPORT_DB_PREPARE = os.environ.get("SKYPORT_DB_PREPARE", "1") not in ("0", "false", "no", "")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 # Prepared statements kept per connection (psycopg's default is 100): one per request shape
@@ -45,11 +46,11 @@ def prepared_cursor():
     """A cursor on the default connection whose statements PostgreSQL plans once per connection.
 
     Elsewhere (SQLite) it is the ordinary Django cursor: the sqlite3 module caches compiled
-    statements by text already.
+    statements by text already. So it is with SKYPORT_DB_PREPARE off (a pooler in transaction mode).
     """
     global _CURSOR_CLASS
     db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of the `connection` proxy is a lookup
-    if db.vendor != "postgresql":
+    if db.vendor != "postgresql" or not settings.SKYPORT_DB_PREPARE:
         return db.cursor()
     if _CURSOR_CLASS is None:
         _CURSOR_CLASS = _cursor_class()

@@ -318,3 +318,18 @@ def test_prepared_placement_survives_refusals_and_rollbacks(transactional_db, cl
     for _ in range(3):
         assert launch(user)[0].host.name == "big"
     assert ledger_problems() == []
+
+
+@pytest.mark.postgres
+def test_preparing_can_be_turned_off_for_transaction_poolers(host_factory, roomy_quota, settings):
+    settings.SKYPORT_DB_PREPARE = False
+    host_factory("a")
+
+    def prepared() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_prepared_statements")
+            return cur.fetchone()[0]
+
+    before = prepared()
+    assert launch(roomy_quota) and launch(roomy_quota)
+    assert prepared() == before
