@@ -82,9 +82,23 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("action", "level")
     search_fields = ("message", "instance__public_id")
 
+    # The event log is an audit trail: written by the services only, never made up or edited here.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ("public_id", "owner", "min_count", "max_count", "created_at")
+
+    def has_add_permission(self, request):
+        return False  # reservations are made by the request service, with their instances
+
 
 admin.site.register(KeyPair, list_display=("name", "public_id", "owner", "key_type", "fingerprint"))
 admin.site.register(Quota, list_display=("user", "instances", "vcpus", "memory_mib"))
-admin.site.register(Reservation, list_display=("public_id", "owner", "min_count", "max_count", "created_at"))
 admin.site.register(PlacementGroup, list_display=("name", "public_id", "owner", "strategy", "strict"))
 admin.site.site_header = "Skyport administration"

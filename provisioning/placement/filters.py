@@ -229,7 +229,8 @@ class VirtModeFilter(HostFilter):
                 missing.append("VT-x/AMD-V (vmx/svm)")
             if not is_64bit and req.appliance.architecture == "x86_64":
                 missing.append("a 64-bit CPU (lm)")
-            key, cond = f"cpu_{int(is_64bit)}{int(hw_virt)}", _class_q(is_64bit, hw_virt)
+            key = f"cpu_{'64' if is_64bit else '32'}bit_{'vt' if hw_virt else 'no_vt'}"
+            cond = _class_q(is_64bit, hw_virt)
             if missing:
                 text = f"{' and '.join(missing)} for {_mode_words(modes)} mode"
                 out.append(Refusal(key, cond, f"lacks {text}", f"lack {text}"))

@@ -204,13 +204,14 @@ def _counts(items: list[dict], total: int | None = None) -> str:
                      else f"{x['hosts']} {x['text']}" for i, x in enumerate(items))
 
 
-def explain(req: PlacementRequest) -> dict:
+def explain(req: PlacementRequest, *, refused: bool = True) -> dict:
     """Why hosts cannot take the request, per filter, with numbers. One aggregate query.
 
     Each host in scope (the requested zone, else the fleet) is counted once, by the first filter in
     registry order that refuses it, so the counts add up. `message` is the refusal sentence ("No
     host in sky-1a can take 8 vCPU / 32 GiB: 9 of 16 lack memory (largest free 24 GiB), 4 are in
-    maintenance, ..."); `summary` the neutral one a dry run shows.
+    maintenance, ..."), or for a what-if (`refused=False`) that finds hosts the same as `summary`, the
+    neutral sentence a dry run shows ("12 of 16 hosts in sky-1a can take ...").
     """
     scope = Q()
     plan: list[tuple[str, str, object, object]] = []  # (filter name, alias, refusal, has_largest)
@@ -264,7 +265,9 @@ def explain(req: PlacementRequest) -> dict:
         taken = f"{fit} of {total} had room but were claimed by concurrent requests or have no free private address"
         message = f"{head}: {', '.join([taken] + ([_counts(ordered)] if ordered else []))}."
     summary = f"{fit} of {total} hosts{where} can take {_size(req)}"
-    summary += f"; of the others {_counts(ordered)}." if ordered else "."
+    summary += f"; of the others, {_counts(ordered)}." if ordered else "."
+    if not refused and fit:
+        message = summary  # a what-if that found hosts: nothing was refused
     per_filter: dict[str, list[str]] = {}
     for x in refusals:
         per_filter.setdefault(x["filter"], []).append(f"{x['hosts']} {x['text']}")
@@ -289,5 +292,5 @@ def dry_run(req: PlacementRequest) -> dict:
                       "disk_gib": p.host.disk_gib_free, "instances": p.host.max_instances - p.host.instances_used}}
             for i, p in enumerate(cands)
         ],
-        "explanation": explain(req),
+        "explanation": explain(req, refused=not cands),
     }

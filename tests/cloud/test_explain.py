@@ -107,7 +107,9 @@ def test_dry_run_is_a_clean_json_dict_and_claims_nothing(zone_of_16):
     first = result["candidates"][0]
     assert set(first) == {"rank", "host", "availability_zone", "virt_mode", "weight", "weights", "free"}
     assert first["free"]["memory_mib"] == 254 * 1024
-    assert result["explanation"]["summary"].startswith("1 of 17 hosts can take 8 vCPU / 32 GiB; of the others ")
+    assert result["explanation"]["summary"].startswith("1 of 17 hosts can take 8 vCPU / 32 GiB; of the others, ")
+    # A what-if that finds a host reports no refusal (the QA pass saw "No host can take ..." here).
+    assert result["explanation"]["message"] == result["explanation"]["summary"]
     assert result["request"]["instance_type"] == "x8.32"
     assert Claim.objects.count() == 0
 
@@ -122,3 +124,12 @@ def test_placement_dry_run_command(zone_of_16):
     call_command("placement_dry_run", "--appliance", "ubuntu-lamp", "--instance-type", "x8.32",
                  "--virt-mode", "hardware_assisted", "--json", stdout=out)
     assert json.loads(out.getvalue())["chosen"] == "other-zone"
+
+
+def test_cpu_refusal_reasons_have_readable_keys(host_factory):
+    """API clients read `reason`: a CPU-class refusal names the class, not an internal code."""
+    host_factory("no-vt", features=NO_VT)
+    e = explain(PlacementRequest(appliance=Appliance.objects.get(slug="ubuntu-lamp"),
+                                 instance_type=InstanceType.objects.get(name="t3.small"),
+                                 virt_mode="hardware_assisted"))
+    assert [(r["filter"], r["reason"]) for r in e["refusals"]] == [("virtualization_mode", "cpu_64bit_no_vt")]

@@ -72,7 +72,7 @@ def test_availability_zone_scopes_placement_and_explanation(host_factory):
     assert chosen(preq(availability_zone="sky-1b")) == ["b1"]
     e = explain(preq(availability_zone="sky-1b"))
     assert (e["hosts_total"], e["hosts_fit"], e["hosts_fleet"]) == (2, 1, 3)
-    assert e["summary"] == "1 of 2 hosts in sky-1b can take 2 vCPU / 2 GiB; of the others 1 is in maintenance."
+    assert e["summary"] == "1 of 2 hosts in sky-1b can take 2 vCPU / 2 GiB; of the others, 1 is in maintenance."
 
 
 def test_capacity_follows_allocation_ratios_and_reserved_memory(host_factory, itype, roomy_quota):

@@ -1,0 +1,61 @@
+"""The admin's host form: settings that would put a host's limits under what its instances claim
+are refused with a message (the CHECK constraints would otherwise make the save a 500)."""
+from __future__ import annotations
+
+import pytest
+from django.forms.models import model_to_dict
+
+from provisioning.models import Host
+from provisioning.services import instances as svc
+from tests.fixtures_domain import ledger_problems
+
+pytestmark = pytest.mark.django_db
+
+
+def _post(client, host: Host, **changes):
+    data = {k: v for k, v in model_to_dict(host).items() if v is not None}
+    data["cpu_features"] = '["' + '", "'.join(host.cpu_features) + '"]'
+    data["supported_modes"] = '["' + '", "'.join(host.supported_modes) + '"]'
+    data["cached_appliances"] = [a.pk for a in host.cached_appliances.all()]
+    data.update(changes)
+    return client.post(f"/admin/provisioning/host/{host.pk}/change/", data)
+
+
+@pytest.fixture
+def busy_host(catalog, user):
+    svc.instance_request_create(user=user, appliance="ubuntu-lamp", instance_type="t3.small", max_count=3,
+                                availability_zone="sky-1a")
+    return Host.objects.filter(instances_used__gt=0).order_by("-instances_used").first()
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"memory_mib": 1024}, "memory_mib", "MiB of schedulable memory, but instances on"),
+    ({"max_instances": 0}, "max_instances", "runs"),
+    ({"cpu_allocation_ratio": -2}, "cpu_allocation_ratio", "Must be greater than 0"),
+    ({"cpu_allocation_ratio": 0.01}, "cpu_allocation_ratio", "schedulable vCPUs, but instances on"),
+])
+def test_a_host_cannot_be_shrunk_below_its_claims(client, staff_user, busy_host, changes, field, words):
+    client.force_login(staff_user)
+    before = Host.objects.get(pk=busy_host.pk)
+    r = _post(client, busy_host, **changes)
+    assert r.status_code == 200  # the form again, not a 500
+    errors = r.context["adminform"].form.errors
+    assert words in " ".join(errors.get(field, [])), errors
+    after = Host.objects.get(pk=busy_host.pk)
+    assert (after.memory_mib, after.max_instances, after.cpu_allocation_ratio) == \
+        (before.memory_mib, before.max_instances, before.cpu_allocation_ratio)
+    assert ledger_problems() == []
+
+
+def test_a_host_edit_that_keeps_room_for_its_claims_saves(client, staff_user, busy_host):
+    client.force_login(staff_user)
+    r = _post(client, busy_host, max_instances=busy_host.instances_used, cpu_allocation_ratio=2.0)
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    busy_host.refresh_from_db()
+    assert busy_host.max_instances == busy_host.instances_used and busy_host.cpu_allocation_ratio == 2.0
+
+
+def test_events_and_reservations_cannot_be_made_up_in_the_admin(client, staff_user, catalog):
+    client.force_login(staff_user)
+    assert client.get("/admin/provisioning/event/add/").status_code == 403
+    assert client.get("/admin/provisioning/reservation/add/").status_code == 403
