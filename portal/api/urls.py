@@ -4,7 +4,8 @@ URL names carry an `api-` prefix so they never collide with the web pages' (`ins
 Swagger UI's assets come from drf-spectacular-sidecar through the portal's own static files. (No
 ReDoc: its stock template loads web fonts from a CDN, and the portal must work offline.)
 """
-from django.urls import include, path
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404, include, path, re_path, resolve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -31,4 +32,21 @@ urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Anything else under /api/ is a JSON 404 too (not Django's HTML page, which in debug mode also
+    # lists every URL pattern).
+    re_path(r"^.*$", lambda request: api_not_found(request), name="api-not-found"),
 ]
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    if not request.path.endswith("/"):
+        try:
+            with_slash = resolve(request.path + "/").url_name != "api-not-found"
+        except Resolver404:
+            with_slash = False
+        if with_slash:
+            return JsonResponse({"code": "not_found", "detail": (
+                f"No API endpoint at {request.path}: API paths end with a slash, {request.path}/")}, status=404)
+    return JsonResponse({"code": "not_found", "detail": (
+        f"No API endpoint at {request.path}. The endpoints are listed at /api/docs/. A key pair or "
+        "security group whose name contains '/' is addressed by its id (key-..., sg-...).")}, status=404)
