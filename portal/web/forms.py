@@ -8,9 +8,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
-from provisioning.choices import Protocol
+from provisioning.choices import MODE_PREFERENCE, Protocol, VirtMode
 from provisioning.exceptions import InvalidRequest
-from provisioning.models import Appliance, InstanceType
+from provisioning.models import Appliance, Host, InstanceType
 from provisioning.selectors import instance_type_list, keypair_list, security_group_list
 from provisioning.services.instances import MAX_COUNT, instance_type_shortfall
 from provisioning.services.keypairs import KEY_TYPES
@@ -89,8 +89,22 @@ KEY_MODES = [
     ("import", "Import a public key"),
     ("none", "No key pair (log in with a generated password)"),
 ]
+MODE_LABELS = {
+    VirtMode.HARDWARE_ASSISTED: "Hardware-assisted", VirtMode.PARAVIRTUALIZATION: "Paravirtualization",
+    VirtMode.BINARY_TRANSLATION: "Binary translation", VirtMode.EMULATION: "Emulation",
+    VirtMode.CONTAINER: "Container",
+}
 
 
+def zone_choices() -> list[tuple[str, str]]:
+    zones = Host.objects.order_by("availability_zone").values_list("availability_zone", flat=True).distinct()
+    return [("", "Any zone (the scheduler picks)")] + [(z, z) for z in zones]
+
+
+def mode_choices(appliance: Appliance) -> list[tuple[str, str]]:
+    """The appliance's modes, fastest first."""
+    modes = [m for m in MODE_PREFERENCE if m in (appliance.supported_modes or [])]
+    return [("", "Fastest available")] + [(m, MODE_LABELS.get(m, m)) for m in modes]
 
 
 def default_rule_rows(appliance: Appliance) -> list[RuleRow]:
@@ -111,6 +125,10 @@ class LaunchForm(forms.Form):
         label="Number of instances", min_value=1, max_value=MAX_COUNT, initial=1,
         help_text=f"1 to {MAX_COUNT}; all are launched or none.",
     )
+    # Plain text shown as a select: the service judges the value (and says why it is refused).
+    availability_zone = forms.CharField(label="Availability zone", required=False, max_length=32,
+                                        widget=forms.Select)
+    virt_mode = forms.CharField(label="Virtualization mode", required=False, max_length=32, widget=forms.Select)
     key_mode = forms.ChoiceField(label="Key pair", choices=KEY_MODES, widget=forms.RadioSelect, initial="create")
     key_name = forms.ChoiceField(label="Key pair", required=False)
     new_key_name = forms.CharField(label="New key pair name", required=False, max_length=255)
@@ -146,6 +164,8 @@ class LaunchForm(forms.Form):
         self.smallest_fit = next((t for t in types if t.name not in disabled), None)
         if self.smallest_fit and not self.is_bound:
             field.initial = self.smallest_fit.name
+        self.fields["availability_zone"].widget.choices = zone_choices()
+        self.fields["virt_mode"].widget.choices = mode_choices(appliance)
         keys = list(keypair_list(user=user))
         self.fields["key_name"].choices = [("", "Choose a key pair")] + [
             (k.name, f"{k.name} ({k.key_type}, {k.fingerprint[:22]}…)") for k in keys]
@@ -260,7 +280,24 @@ class LaunchForm(forms.Form):
     SERVICE_FIELDS = {
         "instance_type": "instance_type", "name": "name", "user_data": "user_data", "key_name": "key_name",
         "security_groups": "security_groups", "min_count": "count", "max_count": "count",
+        "availability_zone": "availability_zone", "virt_mode": "virt_mode",
     }
+
+    def capacity_advice(self) -> str:
+        """What to change on this form when no host can take the request (a pinned zone or mode only)."""
+        data = getattr(self, "cleaned_data", {})
+        options = ["a smaller instance type", "fewer instances"]
+        if data.get("availability_zone"):
+            options.append("another availability zone")
+        if data.get("virt_mode"):
+            options.append("another virtualization mode")
+        return f"Try {', '.join(options[:-1])} or {options[-1]}."
+
+    def capacity_reasons(self) -> list[tuple[str, list[str]]]:
+        """(filter, reasons) of a capacity refusal, e.g. ('Host state', ['20 are in maintenance'])."""
+        error = getattr(self, "capacity_error", None)
+        filters = error.explanation.get("filters") if error else None
+        return [(name.replace("_", " ").capitalize(), lines) for name, lines in (filters or {}).items()]
 
     def add_service_errors(self, errors: dict[str, list[str]], *, key_field: str | None = None) -> None:
         """Put an InvalidRequest's field errors on the matching form fields (others at the top)."""

@@ -335,6 +335,7 @@ def _launch(request: HttpRequest, form: LaunchForm, appliance: Appliance):
                     user=user, appliance=appliance, instance_type=d["instance_type"], name=d.get("name", ""),
                     key_name=key_name, security_groups=d.get("security_groups") or [], new_rules=form.rule_specs,
                     user_data=d.get("user_data", ""), min_count=d["count"], max_count=d["count"],
+                    availability_zone=d.get("availability_zone", ""), virt_mode=d.get("virt_mode", ""),
                 )
             except InvalidRequest as exc:
                 form.add_service_errors(exc.errors)
@@ -379,7 +380,8 @@ def _precheck(request: HttpRequest, form: LaunchForm, appliance: Appliance) -> N
             user=request.user, appliance=appliance, instance_type=d.get("instance_type", ""),
             name=d.get("name", ""), key_name=d.get("key_name", "") if d.get("key_mode") == "existing" else "",
             security_groups=d.get("security_groups") or [], new_rules=form.rule_specs,
-            user_data=d.get("user_data", ""),
+            user_data=d.get("user_data", ""), availability_zone=d.get("availability_zone", ""),
+            virt_mode=d.get("virt_mode", ""),
         )
     except InvalidRequest as exc:
         bad = set(form.errors)
