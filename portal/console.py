@@ -40,5 +40,13 @@ def placement_dry_run(request: HttpRequest, admin_site) -> HttpResponse:
             appliance=d["appliance"], instance_type=d["instance_type"],
             availability_zone=d["availability_zone"] or "", virt_mode=d["virt_mode"] or "",
         ))
-    context = {**admin_site.each_context(request), "title": "Placement dry run", "form": form, "result": result}
+    weigher_names: list[str] = []
+    if result and result["candidates"]:
+        # Each weigher's share per candidate, in columns (the API gives the same as a dict).
+        weigher_names = list(result["candidates"][0]["weights"])
+        for c in result["candidates"]:
+            c["shares"] = [c["weights"].get(name, 0) for name in weigher_names]
+            c["free_memory"] = f"{c['free']['memory_mib'] / 1024:g} GiB"
+    context = {**admin_site.each_context(request), "title": "Placement dry run", "form": form, "result": result,
+               "weigher_names": weigher_names}
     return render(request, "admin/placement_dry_run.html", context)
