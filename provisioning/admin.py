@@ -102,3 +102,5 @@ admin.site.register(KeyPair, list_display=("name", "public_id", "owner", "key_ty
 admin.site.register(Quota, list_display=("user", "instances", "vcpus", "memory_mib"))
 admin.site.register(PlacementGroup, list_display=("name", "public_id", "owner", "strategy", "strict"))
 admin.site.site_header = "Skyport administration"
+admin.site.site_title = "Skyport admin"
+admin.site.index_title = "Fleet, catalog and accounts"

@@ -43,7 +43,8 @@ def transition_check(instance: Instance, action: str) -> Transition:
     if t is None:
         raise InvalidState(f"Unknown action '{action}'. Use one of: {', '.join(sorted(TRANSITIONS))}.")
     if instance.state not in t.from_states:
-        allowed = " or ".join(sorted(t.from_states))
+        states = sorted(t.from_states)
+        allowed = states[0] if len(states) == 1 else f"{', '.join(states[:-1])} or {states[-1]}"
         raise InvalidState(
             f"Instance {instance.public_id} cannot be {t.verb}: it is {instance.state}; "
             f"'{action}' needs an instance that is {allowed}."

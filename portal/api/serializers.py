@@ -20,6 +20,20 @@ from provisioning.services.security_groups import MAX_RULES, MAX_SECURITY_GROUPS
 
 
 # --------------------------------------------------------------------------- input base
+class TextField(serializers.CharField):
+    """A string, and only a string: DRF's CharField would quietly turn 5 into "5" (a name, or user
+    data the instance would run)."""
+
+    default_error_messages = {"not_text": "Must be text (a JSON string in quotes), not {kind}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            kind = {bool: "true/false", int: "a number", float: "a number", list: "a list",
+                    dict: "an object"}.get(type(data), type(data).__name__)
+            self.fail("not_text", kind=kind)
+        return super().to_internal_value(data)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, naming each one and listing what is accepted."""
 
@@ -163,24 +177,24 @@ class RuleListField(serializers.ListField):
 
 
 class InstanceCreateSerializer(StrictSerializer):
-    appliance = serializers.CharField(help_text="AMI id (ami-…) or slug of a marketplace appliance")
-    instance_type = serializers.CharField(help_text="instance type name, e.g. t3.small")
-    name = serializers.CharField(required=False, allow_blank=True, default="")
-    key_name = serializers.CharField(required=False, allow_blank=True, default="",
-                                     help_text="name or key- id of one of your key pairs")
+    appliance = TextField(help_text="AMI id (ami-…) or slug of a marketplace appliance")
+    instance_type = TextField(help_text="instance type name, e.g. t3.small")
+    name = TextField(required=False, allow_blank=True, default="")
+    key_name = TextField(required=False, allow_blank=True, default="",
+                         help_text="name or key- id of one of your key pairs")
     security_groups = serializers.ListField(
-        child=serializers.CharField(), required=False, default=list, max_length=MAX_SECURITY_GROUPS,
+        child=TextField(), required=False, default=list, max_length=MAX_SECURITY_GROUPS,
         error_messages={"max_length": f"At most {MAX_SECURITY_GROUPS} security groups per instance."},
         help_text="names or sg- ids of your security groups (default: default)")
     rules = RuleListField(required=False, allow_null=True, default=None,
                           help_text="ingress rules for a new security group created with this launch")
-    user_data = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="",
-                                      help_text="cloud-init user data, at most 16 KiB")
-    availability_zone = serializers.CharField(required=False, allow_blank=True, default="")
-    virt_mode = serializers.CharField(required=False, allow_blank=True, default="",
-                                      help_text="hardware_assisted, paravirtualization, binary_translation, "
-                                                "emulation or container; default: the best the host offers")
-    placement_group = serializers.CharField(required=False, allow_blank=True, default="")
+    user_data = TextField(required=False, allow_blank=True, trim_whitespace=False, default="",
+                          help_text="cloud-init user data, at most 16 KiB")
+    availability_zone = TextField(required=False, allow_blank=True, default="")
+    virt_mode = TextField(required=False, allow_blank=True, default="",
+                          help_text="hardware_assisted, paravirtualization, binary_translation, "
+                                    "emulation or container; default: the best the host offers")
+    placement_group = TextField(required=False, allow_blank=True, default="")
 
     def launch_fields(self) -> dict:
         """Keyword arguments for `launch_validate`."""

@@ -1,8 +1,10 @@
-"""Every API error is JSON, including paths that match no endpoint (Django's own 404 page is HTML
-and, in debug mode, lists every URL pattern)."""
+"""Edges the QA pass found: every API error is JSON, including paths that match no endpoint
+(Django's own 404 page is HTML and, in debug mode, lists every URL pattern); text fields take text."""
 from __future__ import annotations
 
 import pytest
+
+from provisioning.models import Instance
 
 pytestmark = pytest.mark.django_db
 
@@ -25,3 +27,17 @@ def test_a_key_pair_whose_name_holds_a_slash_is_reached_by_its_id(api, catalog):
     by_name = api.get("/api/v1/keypairs/team%2Flaptop/")
     assert by_name.status_code == 404 and "addressed by its id" in by_name.json()["detail"]
     assert api.get(f"/api/v1/keypairs/{made.json()['id']}/").json()["name"] == "team/laptop"
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("name", 5, "not a number"),
+    ("user_data", 123, "not a number"),
+    ("appliance", ["debian-12"], "not a list"),
+    ("virt_mode", True, "not true/false"),
+])
+def test_text_fields_take_text_only(api, catalog, field, value, words):
+    """DRF would quietly turn 5 into "5"; an instance must not run user data the client never wrote."""
+    body = {"appliance": "debian-12", "instance_type": "t3.small", field: value}
+    r = api.post("/api/v1/instances/", body, format="json")
+    assert r.status_code == 400 and words in r.json()[field][0], r.json()
+    assert Instance.objects.count() == 0
