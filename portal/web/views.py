@@ -277,6 +277,9 @@ def quota_context(user, itype, count: int) -> dict:
         rows.append({
             "label": label, "used": fmt(used), "limit": fmt(limit), "remaining": fmt(remaining), "ask": fmt(ask),
             "exceeds": ask > remaining, "percent": percent,
+            # A quota lowered below what is running: say so instead of "27 of 1 used".
+            "usage": f"{fmt(used)} used, over the limit of {fmt(limit)}" if used > limit
+            else f"{fmt(used)} of {fmt(limit)} used",
             "ask_percent": min(100 - percent, round(100 * ask / limit)) if limit else 0,
         })
     fits = usage.fits(vcpus=itype.vcpus, memory_mib=itype.memory_mib) if itype else None

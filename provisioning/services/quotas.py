@@ -96,6 +96,10 @@ def _live_usage(user_id: int) -> tuple[int, int, int]:
     return int(n), int(v), int(m)
 
 
+def _gib(mib: int) -> str:
+    return f"{mib / 1024:g} GiB"  # as the launch form's quota panel shows memory
+
+
 def quota_shortfall_message(usage: QuotaUsage, *, count: int, vcpus: int, memory_mib: int) -> str:
     """Name the resource, the limit and the usage that refuse the request."""
     parts = []
@@ -105,8 +109,8 @@ def quota_shortfall_message(usage: QuotaUsage, *, count: int, vcpus: int, memory
         parts.append(f"vCPUs: limit {usage.limit_vcpus}, in use {usage.used_vcpus}, requested {count * vcpus}")
     if usage.used_memory_mib + count * memory_mib > usage.limit_memory_mib:
         parts.append(
-            f"memory: limit {usage.limit_memory_mib} MiB, in use {usage.used_memory_mib} MiB, "
-            f"requested {count * memory_mib} MiB"
+            f"memory: limit {_gib(usage.limit_memory_mib)}, in use {_gib(usage.used_memory_mib)}, "
+            f"requested {_gib(count * memory_mib)}"
         )
     return "Quota exceeded — " + "; ".join(parts) + ". Terminate instances or ask an operator to raise your quota."
 

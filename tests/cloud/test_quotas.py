@@ -27,7 +27,7 @@ def launch(user, itype: str = "t3.small", **kw):
     ({"instances": 10, "vcpus": 4, "memory_mib": 10**6}, "t3.small", 2,
      "vCPUs: limit 4, in use 2, requested 4"),
     ({"instances": 10, "vcpus": 100, "memory_mib": 5 * 1024}, "t3.medium", 1,
-     "memory: limit 5120 MiB, in use 2048 MiB, requested 4096 MiB"),
+     "memory: limit 5 GiB, in use 2 GiB, requested 4 GiB"),
 ])
 def test_quota_error_names_resource_limit_and_usage(fleet, user, limits, itype, count, words):
     quota_set(user=user, **limits)
