@@ -89,6 +89,7 @@ KEY_MODES = [
     ("import", "Import a public key"),
     ("none", "No key pair (log in with a generated password)"),
 ]
+# Short names for the select; VirtMode's labels ("full virtualization (binary translation)") describe.
 MODE_LABELS = {
     VirtMode.HARDWARE_ASSISTED: "Hardware-assisted", VirtMode.PARAVIRTUALIZATION: "Paravirtualization",
     VirtMode.BINARY_TRANSLATION: "Binary translation", VirtMode.EMULATION: "Emulation",
