@@ -26,7 +26,7 @@ def _capture_dispatch(request, monkeypatch):
 @pytest.fixture
 def catalog(db):
     """The demo marketplace, instance types and 20-host fleet (no users)."""
-    from provisioning.demo import demo_seed
+    from provisioning.fixtures.demo import demo_seed
 
     demo_seed(with_users=False)
 

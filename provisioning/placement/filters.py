@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.db.models import Exists, F, OuterRef, Q
 
 from .. import driver
 from ..choices import LIVE_STATES
 from ..models import Host, Instance
-
-if TYPE_CHECKING:
-    from .scheduler import PlacementRequest
+from .request import PlacementRequest
 
 # Free capacity as expressions. The scheduler aliases them onto every host queryset under these
 # names, so filters can say `free_memory__gte=...`: the same expression the partial indexes

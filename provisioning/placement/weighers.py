@@ -11,16 +11,12 @@ the candidate window, so weighing costs no query of its own whatever the fleet s
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from ..choices import LIVE_STATES
 from ..models import Host, Instance
-
-if TYPE_CHECKING:
-    from .scheduler import CandidateHost, PlacementRequest
+from .request import CandidateHost, PlacementRequest
 
 WEIGHERS: list[type[HostWeigher]] = []
 

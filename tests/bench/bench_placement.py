@@ -299,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from provisioning.fixtures.fleet import fleet_build
     from provisioning.services.claims import ledger_audit
-    from provisioning.services.fleet import fleet_build
     from tests.bench.results import record
 
     try:

@@ -16,10 +16,10 @@ from itertools import count
 import pytest
 
 from portal import runtime
-from provisioning.demo import host_modes
+from provisioning.fixtures.demo import host_modes
+from provisioning.fixtures.fleet import catalog_ensure
 from provisioning.models import Host, InstanceType
 from provisioning.services import pipeline
-from provisioning.services.fleet import catalog_ensure
 from tests import fixtures_runtime as fr
 
 VT = ("vmx", "ept", "lm")

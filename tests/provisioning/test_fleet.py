@@ -8,11 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from provisioning.choices import LIVE_STATES
+from provisioning.fixtures.fleet import fleet_build, fleet_clear
 from provisioning.models import Claim, Host, Instance
 from provisioning.placement.scheduler import mode_for
 from provisioning.services import instances as svc
 from provisioning.services.claims import ledger_audit
-from provisioning.services.fleet import fleet_build, fleet_clear
 from tests.fixtures_domain import ledger_problems
 
 pytestmark = pytest.mark.django_db

@@ -8,13 +8,13 @@ from django.test.utils import CaptureQueriesContext
 from provisioning import driver
 from provisioning.choices import MODE_PREFERENCE
 from provisioning.exceptions import InsufficientCapacity
+from provisioning.fixtures.fleet import fleet_build
 from provisioning.models import Appliance, Host, Instance, InstanceType, PlacementGroup
 from provisioning.placement import PlacementRequest, candidates, explain
 from provisioning.placement.filters import FILTERS
 from provisioning.placement.scheduler import CANDIDATE_LIMIT
 from provisioning.placement.weighers import WEIGHERS
 from provisioning.services import instances as svc
-from provisioning.services.fleet import fleet_build
 from provisioning.services.quotas import quota_set
 from tests.fixtures_domain import ledger_problems
 

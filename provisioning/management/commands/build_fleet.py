@@ -1,8 +1,8 @@
 """Build a synthetic fleet for scale tests: `manage.py build_fleet --hosts 10000 --instances 100000`."""
 from django.core.management.base import BaseCommand, CommandError
 
+from provisioning.fixtures.fleet import fleet_build
 from provisioning.services.claims import ledger_audit
-from provisioning.services.fleet import fleet_build
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """Seed the demo marketplace, instance types, fleet and users (`make run` does this once)."""
 from django.core.management.base import BaseCommand
 
-from provisioning.demo import demo_seed
+from provisioning.fixtures.demo import demo_seed
 from provisioning.models import Appliance
 
 

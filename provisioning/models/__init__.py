@@ -1,0 +1,20 @@
+"""Cloud-manager domain: catalog, fleet, capacity claims, instances, access, events.
+
+Invariants kept by the database where it can: a host's used figures never exceed its limits
+(CHECK constraints, the last guard behind the conditional updates in `services.claims`), one
+claim of each kind per instance, one live instance per private IP on a host.
+"""
+from __future__ import annotations
+
+from .access import KeyPair, PlacementGroup, Quota, SecurityGroup, SecurityGroupRule
+from .catalog import Appliance, InstanceType
+from .events import Event, IdempotencyRecord
+from .fleet import Host
+from .ids import _ami_id, _instance_id, _key_id, _pg_id, _reservation_id, _sg_id, new_public_id, stable_public_id
+from .instances import Claim, Instance, Reservation
+
+__all__ = [
+    "Appliance", "Claim", "Event", "Host", "IdempotencyRecord", "Instance", "InstanceType", "KeyPair",
+    "PlacementGroup", "Quota", "Reservation", "SecurityGroup", "SecurityGroupRule",
+    "_ami_id", "_instance_id", "_key_id", "_pg_id", "_reservation_id", "_sg_id", "new_public_id", "stable_public_id",
+]

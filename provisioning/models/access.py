@@ -1,0 +1,92 @@
+"""What a tenant owns besides instances: quota, key pairs, security groups, placement groups."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from ..choices import (
+    PlacementStrategy,
+    Protocol,
+)
+from .ids import _key_id, _pg_id, _sg_id
+
+
+class Quota(models.Model):
+    """Per-user limits; usage is counted from live instances inside the request transaction."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota")
+    instances = models.PositiveIntegerField()
+    vcpus = models.PositiveIntegerField()
+    memory_mib = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"quota for {self.user}"
+
+
+
+class KeyPair(models.Model):
+    """An SSH public key; the private key of a generated pair is shown once and never stored."""
+
+    public_id = models.CharField(max_length=24, unique=True, default=_key_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="key_pairs")
+    name = models.CharField(max_length=255)
+    key_type = models.CharField(max_length=16, default="ed25519")
+    public_key = models.TextField()
+    fingerprint = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="keypair_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SecurityGroup(models.Model):
+    """Access rules (ingress) applied to an instance's virtual-switch port at boot."""
+
+    public_id = models.CharField(max_length=24, unique=True, default=_sg_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="security_groups")
+    name = models.CharField(max_length=255)
+    description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="sg_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+
+class SecurityGroupRule(models.Model):
+    group = models.ForeignKey(SecurityGroup, on_delete=models.CASCADE, related_name="rules")
+    protocol = models.CharField(max_length=8, choices=Protocol.choices, default=Protocol.TCP)
+    from_port = models.IntegerField(default=22)
+    to_port = models.IntegerField(default=22)
+    cidr = models.CharField(max_length=43, default="0.0.0.0/0")
+    description = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        ports = "all" if self.protocol in ("-1", "icmp") else (
+            str(self.from_port) if self.from_port == self.to_port else f"{self.from_port}-{self.to_port}"
+        )
+        return f"{self.get_protocol_display()} {ports} from {self.cidr}"
+
+
+class PlacementGroup(models.Model):
+    public_id = models.CharField(max_length=24, unique=True, default=_pg_id, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="placement_groups")
+    name = models.CharField(max_length=255)
+    strategy = models.CharField(max_length=16, choices=PlacementStrategy.choices)
+    strict = models.BooleanField(default=True, help_text="strict: refuse rather than break the rule")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="pg_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
