@@ -8,47 +8,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from .boot import BootConfig, plan_boot
+from .boot import plan_boot
 from .cpu import COSTS, IncompatibleMode, check_compatibility, relative_performance
-from .evacuation import FreeCapacity, plan_evacuation
-from .io import AccessRule
+from .evacuation import plan_evacuation
 from .migration import MigrationConfig, MigrationResult, precopy_closed_form, simulate_migration
+from .samples import demo_boot_config, demo_evacuation, sample_guest
 from .spec import PROFILES, GuestSpec, HostSpec, VirtMode
 
 __all__ = ["build_parser", "main"]
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+def _number(convert: Callable[[str], float], article: str, noun: str, *,
+            zero_ok: bool = False) -> Callable[[str], float]:
+    """An argparse `type=` that parses a finite number above zero (or at least zero) and says what is wrong."""
+    wanted = f"zero or a positive {noun}" if zero_ok else f"a positive {noun}"
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {article} {noun}") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be zero or a positive number, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+_positive_float = _number(float, "a", "number")
+_non_negative_float = _number(float, "a", "number", zero_ok=True)
+_positive_int = _number(int, "an", "integer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device-state-mib", type=_non_negative_float, default=0.0)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--json", action="store_true", help="print the result as JSON")
+    m.set_defaults(func=_cmd_migrate)
 
     c = sub.add_parser("compare-modes", help="relative performance of a workload under each mode")
     c.add_argument("--workload", choices=sorted(PROFILES), required=True)
@@ -80,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--pcpus", type=_positive_int, default=1)
     c.add_argument("--overcommit", type=_positive_float, default=1.0)
     c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cmd_compare)
 
     b = sub.add_parser("boot", help="print the boot plan and console of a sample guest")
     b.add_argument("--os", choices=("linux", "windows", "bsd"), default="linux")
@@ -88,12 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--memory-mib", type=_positive_int, default=4096)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_cmd_boot)
 
     e = sub.add_parser("evacuate", help="plan the evacuation of a demo host")
     e.add_argument("--concurrency", type=_positive_int, default=None)
     e.add_argument("--downtime-limit-ms", type=_positive_float, default=300.0)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_evacuate)
     return p
 
 
@@ -156,28 +153,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_guest(os_family: str, vcpus: int, memory_mib: int) -> GuestSpec:
-    if os_family == "windows":
-        return GuestSpec(vcpus, memory_mib, 40, "windows", "Windows Server 2022", "nt-10.0", pv_aware=False,
-                         open_source_kernel=False)
-    if os_family == "bsd":
-        return GuestSpec(vcpus, memory_mib, 20, "bsd", "FreeBSD 13.2", "freebsd-13.2")
-    return GuestSpec(vcpus, memory_mib)
-
-
-def _cmd_boot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _cmd_boot(args: argparse.Namespace) -> int:
     host = HostSpec("h-01")
-    guest = _sample_guest(args.os, args.vcpus, args.memory_mib)
-    cfg = BootConfig(
-        hostname="demo-1", mac="52:54:00:12:34:56", ip="10.0.0.5", gateway="10.0.0.1", dns=("10.0.0.2",),
-        access_rules=(AccessRule("tcp", 22, 22, "0.0.0.0/0"), AccessRule("tcp", 443, 443, "0.0.0.0/0")),
-        ssh_public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyDemoKeyDemoKeyDemoKeyDemoKey demo@skyport",
-        user_data="#cloud-config\npackages: [nginx]\n",
-    )
+    guest = sample_guest(args.os, args.vcpus, args.memory_mib)
     try:
-        plan = plan_boot(host, guest, args.mode, cfg, seed=args.seed)
+        plan = plan_boot(host, guest, args.mode, demo_boot_config(), seed=args.seed)
     except IncompatibleMode as exc:
-        parser.error(f"{args.mode} cannot boot this guest: {exc}")
+        raise ValueError(f"{args.mode} cannot boot this guest: {exc}") from exc
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
         return 0
@@ -193,21 +175,7 @@ def _cmd_boot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _cmd_evacuate(args: argparse.Namespace) -> int:
-    source = HostSpec("h-01", hypervisor_version="1.0")
-    dests = [
-        (HostSpec("h-02"), FreeCapacity(vcpus=16, memory_mib=24576)),
-        (HostSpec("h-03"), FreeCapacity(vcpus=16, memory_mib=16384)),
-        (HostSpec("h-04", cpu_features=frozenset({"lm"})), FreeCapacity(vcpus=32, memory_mib=65536)),
-    ]
-    guests = [
-        ("db-1", GuestSpec(8, 16384, workload=PROFILES["database"]), "hardware_assisted"),
-        ("web-1", GuestSpec(2, 4096, workload=PROFILES["web_server"]), "hardware_assisted"),
-        ("web-2", GuestSpec(2, 4096, workload=PROFILES["web_server"]), "hardware_assisted"),
-        ("batch-1", GuestSpec(4, 8192, workload=PROFILES["compile"]), "hardware_assisted"),
-        ("idle-1", GuestSpec(1, 2048, workload=PROFILES["idle"]), "paravirtualization"),
-        ("big-1", GuestSpec(16, 32768, workload=PROFILES["cpu_bound"]), "hardware_assisted"),
-        ("nfv-1", GuestSpec(4, 4096, nic="sriov"), "hardware_assisted"),
-    ]
+    source, dests, guests = demo_evacuation()
     plan = plan_evacuation(source, guests, dests, per_host_concurrency=args.concurrency,
                            downtime_limit_ms=args.downtime_limit_ms, seed=args.seed)
     if args.json:
@@ -228,13 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "migrate":
-            return _cmd_migrate(args)
-        if args.command == "compare-modes":
-            return _cmd_compare(args)
-        if args.command == "boot":
-            return _cmd_boot(args, parser)
-        return _cmd_evacuate(args)
+        return args.func(args)
     except ValueError as exc:  # model-level validation that argparse cannot express
         parser.error(str(exc))
     except BrokenPipeError:  # e.g. piped into head
