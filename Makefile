@@ -34,10 +34,10 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m portal.runtime run
+	$(PY) -m tools.runtime run
 
 check-browser: $(STAMP)
-	$(PY) -m portal.runtime check-browser
+	$(PY) -m tools.runtime check-browser
 
 test: $(STAMP) check-browser
 	$(PY) -m pytest $(PYTEST_ARGS)

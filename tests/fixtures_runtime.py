@@ -42,7 +42,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from portal import runtime  # noqa: E402 - stdlib + redis only
+from tools import runtime  # noqa: E402 - stdlib + redis only
 
 BASE_DIR = runtime.BASE_DIR
 CHROMIUM_FLAGS = [
@@ -403,7 +403,7 @@ def chromium_browser() -> Iterator[Any]:
     """A Playwright sync Chromium (Debian's /usr/bin/chromium, headless) for the session."""
     if not os.access(runtime.CHROMIUM, os.X_OK):
         pytest.fail(
-            f"Chromium is missing at {runtime.CHROMIUM}: run `python -m portal.runtime check-browser` "
+            f"Chromium is missing at {runtime.CHROMIUM}: run `python -m tools.runtime check-browser` "
             "(installs it as root) or `sudo apt-get install chromium chromium-driver`",
             pytrace=False,
         )

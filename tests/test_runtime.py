@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from portal import runtime
 from tests.fixtures_runtime import TEST_QUEUE, WaitTimeout, wait_for
+from tools import runtime
 
 
 def _alive(pid: int) -> bool:
@@ -83,7 +83,7 @@ def test_ensure_redis_starts_a_private_server_when_nothing_answers(tmp_path, mon
 def test_ensure_redis_cli_prints_the_url_and_stops_its_server_on_ctrl_c(tmp_path):
     env = dict(os.environ, REDIS_URL=_dead_port_url(), SKYPORT_VAR_DIR=str(tmp_path))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "portal.runtime", "ensure-redis"],
+        [sys.executable, "-m", "tools.runtime", "ensure-redis"],
         cwd=runtime.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -223,7 +223,7 @@ def _http_status(url: str) -> int | None:
 
 
 def test_make_run_entry_point_serves_and_stops_everything(tmp_path, redis_url):
-    """`python -m portal.runtime run`: migrate, seed, web + worker + beat; Ctrl-C stops all."""
+    """`python -m tools.runtime run`: migrate, seed, web + worker + beat; Ctrl-C stops all."""
     port = runtime.free_port()
     queue = f"skyport-smoke-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ)
@@ -233,7 +233,7 @@ def test_make_run_entry_point_serves_and_stops_everything(tmp_path, redis_url):
                SKYPORT_CELERY_QUEUE=queue, SKYPORT_SIM_SPEED="0")
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "portal.runtime", "run"], cwd=runtime.BASE_DIR,
+        proc = subprocess.Popen([sys.executable, "-m", "tools.runtime", "run"], cwd=runtime.BASE_DIR,
                                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def log_text() -> str:

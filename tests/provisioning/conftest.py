@@ -15,12 +15,12 @@ from itertools import count
 
 import pytest
 
-from portal import runtime
 from provisioning.fixtures.demo import host_modes
 from provisioning.fixtures.fleet import catalog_ensure
 from provisioning.models import Host, InstanceType
 from provisioning.services import pipeline
 from tests import fixtures_runtime as fr
+from tools import runtime
 
 VT = ("vmx", "ept", "lm")
 NO_VT = ("lm",)

@@ -1,11 +1,11 @@
 """Local runtime for Skyport: find or start Redis, check the browser, run web + worker + beat.
 
 Standard library plus redis-py only, importable without Django being set up, so that the
-Makefile, the test fixtures and ``python -m portal.runtime`` can use it before anything else.
+Makefile, the test fixtures and ``python -m tools.runtime`` can use it before anything else.
 
-    python -m portal.runtime run            # migrate, seed, Redis, web + worker + beat (make run)
-    python -m portal.runtime ensure-redis   # print a Redis URL that answers (starts one if needed)
-    python -m portal.runtime check-browser  # make sure headless Chromium is installed (make test)
+    python -m tools.runtime run            # migrate, seed, Redis, web + worker + beat (make run)
+    python -m tools.runtime ensure-redis   # print a Redis URL that answers (starts one if needed)
+    python -m tools.runtime check-browser  # make sure headless Chromium is installed (make test)
 """
 from __future__ import annotations
 
