@@ -46,9 +46,9 @@ from provisioning.selectors import (
     security_group_list,
 )
 from provisioning.services.events import actor_name, event_record
-from provisioning.services.idempotency import idempotent_reservation
-from provisioning.services.instances import instance_action, instance_credentials, launch_validate, reservation_create
+from provisioning.services.instances import instance_action, instance_credentials
 from provisioning.services.keypairs import keypair_create, keypair_delete, keypair_get, keypair_import
+from provisioning.services.launch import LaunchResult, instance_launch, launch_validate
 from provisioning.services.quotas import quota_set, quota_usage
 from provisioning.services.security_groups import security_group_create, security_group_delete, security_group_get
 
@@ -130,28 +130,12 @@ LAUNCH_ERRORS = {
 }
 
 
-def _body_for_hash(data) -> object:
-    """The request body as plain JSON-able data (form posts arrive as a QueryDict)."""
-    if hasattr(data, "lists"):
-        return {k: v if len(v) > 1 else v[0] for k, v in data.lists()}
-    return data
-
-
-def _launch(request: Request, serializer_class, *, scope: str) -> tuple[Reservation, bool]:
-    """Validate, then launch once per Idempotency-Key (when the client sent one)."""
+def _launch(request: Request, serializer_class, *, scope: str) -> LaunchResult:
+    """Parse, then one call: the service validates, launches and honours the Idempotency-Key."""
     ser = serializer_class(data=request.data)
     ser.is_valid(raise_exception=True)
-    fields = ser.launch_fields()
-    user = request.user
-
-    def create() -> Reservation:
-        spec = launch_validate(user=user, **fields)
-        return reservation_create(user=user, spec=spec)
-
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return create(), False
-    return idempotent_reservation(user=user, key=key, scope=scope, body=_body_for_hash(request.data), create=create)
+    return instance_launch(user=request.user, idempotency_key=request.headers.get("Idempotency-Key"),
+                           idempotency_scope=scope, **ser.launch_fields())
 
 
 def _instances_qs(user) -> QuerySet[Instance]:
@@ -276,12 +260,12 @@ class InstanceViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveMod
             "rules": [{"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr": "0.0.0.0/0"}]})],
     )
     def create(self, request: Request) -> Response:
-        reservation, replayed = _launch(request, InstanceCreateSerializer, scope="instances")
-        inst = self.get_queryset().filter(reservation=reservation).order_by("id").first()
+        result = _launch(request, InstanceCreateSerializer, scope="instances")
+        inst = self.get_queryset().filter(reservation=result.reservation).order_by("id").first()
         if inst is None:  # the replayed reservation's instance was deleted meanwhile
-            raise NotFound(f"Reservation {reservation.public_id} has no instance any more.")
+            raise NotFound(f"Reservation {result.reservation.public_id} has no instance any more.")
         headers = {"Location": reverse("api-instance-detail", args=[inst.public_id])}
-        if replayed:
+        if result.replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(self.get_serializer(inst).data, status=status.HTTP_202_ACCEPTED, headers=headers)
 
@@ -380,10 +364,10 @@ class ReservationViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrieve
         responses={202: ReservationSerializer, **LAUNCH_ERRORS},
     )
     def create(self, request: Request) -> Response:
-        reservation, replayed = _launch(request, ReservationCreateSerializer, scope="reservations")
-        reservation = self.get_queryset().get(pk=reservation.pk)
+        result = _launch(request, ReservationCreateSerializer, scope="reservations")
+        reservation = self.get_queryset().get(pk=result.reservation.pk)
         headers = {"Location": reverse("api-reservation-detail", args=[reservation.public_id])}
-        if replayed:
+        if result.replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(self.get_serializer(reservation).data, status=status.HTTP_202_ACCEPTED, headers=headers)
 

@@ -12,8 +12,8 @@ from provisioning.choices import MODE_PREFERENCE, Protocol, VirtMode
 from provisioning.exceptions import InvalidRequest
 from provisioning.models import Appliance, Host, InstanceType
 from provisioning.selectors import instance_type_list, keypair_list, security_group_list
-from provisioning.services.instances import MAX_COUNT, instance_type_shortfall
-from provisioning.services.keypairs import KEY_TYPES
+from provisioning.services.keypairs import KEY_TYPES, NewKeyPair
+from provisioning.services.launch import MAX_COUNT, instance_type_shortfall
 from provisioning.services.security_groups import MAX_RULES, RuleSpec, rule_parse
 
 
@@ -282,7 +282,34 @@ class LaunchForm(forms.Form):
         "instance_type": "instance_type", "name": "name", "user_data": "user_data", "key_name": "key_name",
         "security_groups": "security_groups", "min_count": "count", "max_count": "count",
         "availability_zone": "availability_zone", "virt_mode": "virt_mode",
+        "new_key_name": "new_key_name", "new_key_type": "new_key_type", "public_key": "public_key",
     }
+
+    def service_field(self, fieldname: str) -> str | None:
+        """The form field a service error about `fieldname` belongs to (None: the top of the form)."""
+        if fieldname == "new_key_name" and getattr(self, "cleaned_data", {}).get("key_mode") == "import":
+            return "import_key_name"
+        return self.SERVICE_FIELDS.get(fieldname)
+
+    def launch_fields(self) -> dict:
+        """`instance_launch`'s keyword arguments from what parsed (unparsed fields left at their default)."""
+        d = self.cleaned_data
+        return {
+            "appliance": self.appliance, "instance_type": d.get("instance_type", ""), "name": d.get("name", ""),
+            "key_name": d.get("key_name", "") if d.get("key_mode") == "existing" else "",
+            "security_groups": d.get("security_groups") or [], "new_rules": self.rule_specs,
+            "user_data": d.get("user_data", ""), "min_count": d.get("count") or 1, "max_count": d.get("count") or 1,
+            "availability_zone": d.get("availability_zone", ""), "virt_mode": d.get("virt_mode", ""),
+        }
+
+    def new_key_pair(self) -> NewKeyPair | None:
+        """The key pair to generate or import with the launch, if the user asked for one."""
+        d = self.cleaned_data
+        if d.get("key_mode") == "create":
+            return NewKeyPair(name=d.get("new_key_name", ""), key_type=d.get("new_key_type") or "ed25519")
+        if d.get("key_mode") == "import":
+            return NewKeyPair(name=d.get("import_key_name", ""), public_key=d.get("public_key", ""))
+        return None
 
     def capacity_advice(self) -> str:
         """What to change on this form when no host can take the request (a pinned zone or mode only)."""
@@ -300,17 +327,13 @@ class LaunchForm(forms.Form):
         filters = error.explanation.get("filters") if error else None
         return [(name.replace("_", " ").capitalize(), lines) for name, lines in (filters or {}).items()]
 
-    def add_service_errors(self, errors: dict[str, list[str]], *, key_field: str | None = None) -> None:
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         """Put an InvalidRequest's field errors on the matching form fields (others at the top)."""
         for fieldname, messages in errors.items():
-            target = self.SERVICE_FIELDS.get(fieldname)
             if fieldname == "rules":
                 self.rule_errors.extend(messages)
                 continue
-            if fieldname in ("name", "key_type") and key_field:
-                target = key_field if fieldname == "name" else "new_key_type"
-            if fieldname == "public_key":
-                target = "public_key"
+            target = self.service_field(fieldname)
             for message in messages:
                 if target and target in self.fields:
                     self.add_error(target, message)

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -22,7 +21,7 @@ from provisioning.choices import FINAL_STATES, STATE_COLOURS, Architecture, Inst
 from provisioning.exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaExceeded, SkyportError
 from provisioning.filtersets import ApplianceFilterSet, InstanceFilterSet
 from provisioning.lifecycle import TRANSITIONS, actions_allowed
-from provisioning.models import Appliance, Instance
+from provisioning.models import Appliance, Instance, Reservation
 from provisioning.selectors import (
     appliance_get,
     appliance_list,
@@ -32,9 +31,9 @@ from provisioning.selectors import (
     instance_type_list,
     keypair_list,
 )
-from provisioning.services.events import actor_name, event_record
-from provisioning.services.instances import instance_action, instance_credentials, launch_validate, reservation_create
+from provisioning.services.instances import instance_action, instance_credentials
 from provisioning.services.keypairs import keypair_create, keypair_delete, keypair_get, keypair_import, pem_filename
+from provisioning.services.launch import instance_launch, launch_validate
 from provisioning.services.quotas import quota_usage
 
 from .forms import KeyPairCreateForm, KeyPairImportForm, LaunchForm, RuleRow, SignupForm, type_shortfall
@@ -301,61 +300,17 @@ def _parse_count(raw) -> int:
         return 1
 
 
-class _Invalid(Exception):
-    """Abort the launch transaction: the form carries the errors."""
-
-
-def _launch(request: HttpRequest, form: LaunchForm, appliance: Appliance):
-    """Create/import the key pair and request the instances in ONE transaction.
-
-    Any refusal rolls everything back (no key pair, instance or claim is left behind) and lands on
-    the form. Returns the reservation, or None when the form now carries errors.
-    """
-    d = form.cleaned_data
-    mode = d["key_mode"]
-    user = request.user
-    created = None
+def _launch(request: HttpRequest, form: LaunchForm) -> Reservation | None:
+    """One call to the launch service; a refusal lands on the form (None), and nothing is left behind."""
     form.capacity_error = None
     form.quota_error = ""
     try:
-        with transaction.atomic():
-            key_name = d.get("key_name", "") if mode == "existing" else ""
-            if mode == "create":
-                try:
-                    created = keypair_create(user=user, name=d["new_key_name"],
-                                             key_type=d.get("new_key_type") or "ed25519")
-                    key_name = created.key_pair.name
-                except InvalidRequest as exc:
-                    form.add_service_errors(exc.errors, key_field="new_key_name")
-            elif mode == "import":
-                try:
-                    key_name = keypair_import(user=user, name=d["import_key_name"], public_key=d["public_key"]).name
-                except InvalidRequest as exc:
-                    form.add_service_errors(exc.errors, key_field="import_key_name")
-            spec = None
-            try:
-                spec = launch_validate(
-                    user=user, appliance=appliance, instance_type=d["instance_type"], name=d.get("name", ""),
-                    key_name=key_name, security_groups=d.get("security_groups") or [], new_rules=form.rule_specs,
-                    user_data=d.get("user_data", ""), min_count=d["count"], max_count=d["count"],
-                    availability_zone=d.get("availability_zone", ""), virt_mode=d.get("virt_mode", ""),
-                )
-            except InvalidRequest as exc:
-                form.add_service_errors(exc.errors)
-            if spec is None or form.errors or form.has_rule_errors:
-                raise _Invalid
-            reservation = reservation_create(user=user, spec=spec)
-    except _Invalid:
-        return None
+        result = instance_launch(user=request.user, new_key_pair=form.new_key_pair(), **form.launch_fields())
     except QuotaExceeded as exc:
         form.quota_error = "; ".join(m for msgs in exc.errors.values() for m in msgs)
         form.add_error(None, form.quota_error)
         return None
     except InsufficientCapacity as exc:
-        # The service logged the refusal inside our (rolled back) transaction: log it again.
-        event_record(action="request.refused", owner=user, actor=actor_name(user), level="error",
-                     message=exc.message, data={"explanation": exc.explanation, "appliance": appliance.public_id,
-                                                "instance_type": d["instance_type"]})
         form.capacity_error = exc
         return None
     except InvalidRequest as exc:
@@ -364,32 +319,24 @@ def _launch(request: HttpRequest, form: LaunchForm, appliance: Appliance):
     except SkyportError as exc:
         form.add_error(None, exc.message)
         return None
-    if created is not None:
-        remember_private_key(request, created.key_pair, created.private_key_pem)
-    return reservation
+    if result.private_key_pem:
+        remember_private_key(request, result.key_pair, result.private_key_pem)
+    return result.reservation
 
 
-def _precheck(request: HttpRequest, form: LaunchForm, appliance: Appliance) -> None:
-    """Some fields did not parse: still let the service judge the ones that did.
+def _precheck(form: LaunchForm) -> None:
+    """Some fields or rule rows did not parse: still let the service judge the rest.
 
     Otherwise a user who fixes the count learns only on the next submit that the name or the user
     data is refused as well. `launch_validate` only reads; nothing is created. Only parsed values are
     passed (a NUL byte or a bad choice never reaches a query); the service's errors about fields that
     already carry one are dropped.
     """
-    d = form.cleaned_data
     try:
-        launch_validate(
-            user=request.user, appliance=appliance, instance_type=d.get("instance_type", ""),
-            name=d.get("name", ""), key_name=d.get("key_name", "") if d.get("key_mode") == "existing" else "",
-            security_groups=d.get("security_groups") or [], new_rules=form.rule_specs,
-            user_data=d.get("user_data", ""), availability_zone=d.get("availability_zone", ""),
-            virt_mode=d.get("virt_mode", ""),
-        )
+        launch_validate(user=form.user, new_key_pair=form.new_key_pair(), **form.launch_fields())
     except InvalidRequest as exc:
         bad = set(form.errors)
-        form.add_service_errors({f: msgs for f, msgs in exc.errors.items()
-                                 if form.SERVICE_FIELDS.get(f, f) not in bad})
+        form.add_service_errors({f: msgs for f, msgs in exc.errors.items() if form.service_field(f) not in bad})
 
 
 def _launch_context(request: HttpRequest, form: LaunchForm, appliance: Appliance) -> dict:
@@ -418,10 +365,8 @@ def launch(request: HttpRequest, slug: str) -> HttpResponse:
         return page(request, "web/launch.html", _launch_context(request, form, appliance))
     if request.method == "POST":
         form = LaunchForm(request.POST, user=request.user, appliance=appliance)
-        if form.fields_valid():
-            # Even with bad rule rows, let the services check everything else: every bad field
-            # is named at once, and nothing is created unless all is well.
-            reservation = _launch(request, form, appliance)
+        if form.is_valid():
+            reservation = _launch(request, form)
             if reservation is not None:
                 instances = list(reservation.instances.order_by("id"))
                 if len(instances) == 1:
@@ -434,7 +379,9 @@ def launch(request: HttpRequest, slug: str) -> HttpResponse:
                                           f"(reservation {reservation.public_id}).")
                 return redirect("instances")
         else:
-            _precheck(request, form, appliance)
+            # Even with bad fields or rule rows, let the service check everything else: every
+            # bad field is named at once, and nothing is created unless all is well.
+            _precheck(form)
         context = _launch_context(request, form, appliance)
         return page(request, "web/launch.html", context, status=200)
     form = LaunchForm(user=request.user, appliance=appliance)

@@ -22,7 +22,16 @@ KEY_TYPES = ("ed25519", "rsa")
 @dataclass(frozen=True)
 class CreatedKeyPair:
     key_pair: KeyPair
-    private_key_pem: str  # shown to the user exactly once
+    private_key_pem: str  # shown to the user exactly once ("" for an imported key)
+
+
+@dataclass(frozen=True)
+class NewKeyPair:
+    """A key pair to make together with a launch: generated when `public_key` is None, else imported."""
+
+    name: str
+    key_type: str = "ed25519"
+    public_key: str | None = None
 
 
 def pem_filename(key_name: str) -> str:
@@ -111,6 +120,31 @@ def keypair_import(*, user, name: str, public_key: str) -> KeyPair:
     name = _validate_name(user, name)
     normalised, kind = parse_public_key(public_key)
     return _store(user, name, kind, normalised, verb="import")
+
+
+def keypair_new_problems(*, user, new: NewKeyPair) -> dict[str, str]:
+    """What stops `new` from being made (field -> message; empty if nothing), without writing."""
+    problems: dict[str, str] = {}
+    try:
+        _validate_name(user, new.name)
+    except InvalidRequest as exc:
+        problems["name"] = exc.errors["name"][0]
+    if new.public_key is None:
+        if new.key_type not in KEY_TYPES:
+            problems["key_type"] = f"Choose one of: {', '.join(KEY_TYPES)}."
+    else:
+        try:
+            parse_public_key(new.public_key)
+        except InvalidRequest as exc:
+            problems["public_key"] = exc.errors["public_key"][0]
+    return problems
+
+
+def keypair_new(*, user, new: NewKeyPair) -> CreatedKeyPair:
+    """Generate or import `new`; a generated private key is in the result, never stored."""
+    if new.public_key is None:
+        return keypair_create(user=user, name=new.name, key_type=new.key_type)
+    return CreatedKeyPair(keypair_import(user=user, name=new.name, public_key=new.public_key), "")
 
 
 def keypair_get(*, user, ref: str) -> KeyPair:

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from provisioning.models import Host, IdempotencyRecord, Instance, Reservation
 from provisioning.services import idempotency
+from provisioning.services.launch import launch_fingerprint
 from tests.fixtures_domain import ledger_problems
 
 BODY = {"appliance": "debian-12", "instance_type": "t3.nano", "name": "idem"}
@@ -100,7 +101,7 @@ def test_record_without_result_is_409_in_progress(catalog, user, api, monkeypatc
     """Only visible to a reader that sees an uncommitted-looking state; the API then says 'retry'."""
     monkeypatch.setattr(idempotency, "WAIT_S", 0.2)
     IdempotencyRecord.objects.create(owner=user, scope="instances", key="busy",
-                                     request_hash=idempotency.body_hash(BODY))
+                                     request_hash=idempotency.body_hash(launch_fingerprint(**BODY)))
     resp = post(api, "/api/v1/instances/", BODY, "busy")
     assert resp.status_code == 409 and resp.data["code"] == "idempotency_key_in_progress"
     assert resp["Retry-After"] == "1"

@@ -138,7 +138,7 @@ def query_counts(user) -> tuple[int, int, int]:
 
     from provisioning.models import Instance, Reservation
     from provisioning.placement import PlacementRequest, candidates
-    from provisioning.services.instances import instance_place, launch_validate, reservation_create
+    from provisioning.services.launch import instance_place, launch_validate, reservation_create
 
     spec = launch_validate(user=user, appliance="ubuntu-lamp", instance_type="t3.small")
     reservation_create(user=user, spec=spec)  # the user's first request also creates its quota row and group
@@ -184,7 +184,7 @@ def _client(index: int, seconds: float, start_at: float, out, mode: str, tag: st
     from provisioning.exceptions import InsufficientCapacity
     from provisioning.models import Instance, Reservation
     from provisioning.placement import PlacementRequest
-    from provisioning.services.instances import instance_place, launch_validate, reservation_create
+    from provisioning.services.launch import instance_place, launch_validate, reservation_create
 
     try:
         user = get_user_model().objects.get(username=f"bench-{mode}-{tag}-{index}")

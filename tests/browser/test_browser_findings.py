@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from provisioning.models import Instance
-from provisioning.services import instances as svc
 from provisioning.services import pipeline
 from provisioning.services.keypairs import keypair_create
+from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def _log_in(page) -> None:
 
 def _running_instance(user, **fields) -> Instance:
     fields = {"appliance": "debian-12", "instance_type": "t3.micro", "name": "web", **fields}
-    (inst,) = svc.instance_request_create(user=user, **fields).instances.all()
+    (inst,) = instance_launch(user=user, **fields).reservation.instances.all()
     drain()
     inst.refresh_from_db()
     assert inst.state == "running"

@@ -6,7 +6,7 @@ import pytest
 from django.forms.models import model_to_dict
 
 from provisioning.models import Host
-from provisioning.services import instances as svc
+from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import ledger_problems
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def _post(client, host: Host, **changes):
 
 @pytest.fixture
 def busy_host(catalog, user):
-    svc.instance_request_create(user=user, appliance="ubuntu-lamp", instance_type="t3.small", max_count=3,
+    instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small", max_count=3,
                                 availability_zone="sky-1a")
     return Host.objects.filter(instances_used__gt=0).order_by("-instances_used").first()
 

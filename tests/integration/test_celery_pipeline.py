@@ -5,6 +5,7 @@ import pytest
 
 from provisioning.models import Claim, Instance
 from provisioning.services import instances as svc
+from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import ledger_problems
 from tests.fixtures_runtime import wait_for
 
@@ -17,8 +18,8 @@ def _state(pk: int) -> tuple[str, str]:
 
 
 def test_worker_takes_a_request_from_pending_to_running(celery_worker, catalog, user):
-    reservation = svc.instance_request_create(user=user, appliance="ubuntu-lamp", instance_type="t3.small",
-                                              min_count=2, max_count=2)
+    reservation = instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small",
+                                              min_count=2, max_count=2).reservation
     pks = list(reservation.instances.values_list("pk", flat=True))
     assert {Instance.objects.get(pk=pk).state for pk in pks} == {"pending"}
     wait_for(lambda: all(_state(pk) == ("running", "") for pk in pks), timeout=90,
@@ -33,7 +34,7 @@ def test_worker_takes_a_request_from_pending_to_running(celery_worker, catalog, 
 
 
 def test_worker_terminates_and_releases_capacity(celery_worker, catalog, user):
-    inst = svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.micro").instances.get()
+    inst = instance_launch(user=user, appliance="debian-12", instance_type="t3.micro").reservation.instances.get()
     wait_for(lambda: _state(inst.pk) == ("running", ""), timeout=90)
     svc.instance_action(user=user, instance=inst, action="terminate")
     wait_for(lambda: _state(inst.pk) == ("terminated", ""), timeout=90)

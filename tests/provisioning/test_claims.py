@@ -15,8 +15,8 @@ from django.db.models import F
 
 from provisioning.exceptions import InsufficientCapacity, QuotaExceeded
 from provisioning.models import Appliance, Claim, Host, Instance, InstanceType, Reservation
-from provisioning.services import instances as svc
 from provisioning.services.claims import claim_first, claim_release, claim_try, ledger_audit
+from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
 from provisioning.services.security_groups import security_group_default
 from tests.fixtures_domain import ledger_problems
@@ -106,7 +106,7 @@ def _race(n_requests: int, room: int) -> tuple[list[str], list[str], list[BaseEx
     def request(user) -> None:
         try:
             barrier.wait(timeout=60)
-            reservation = svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.small")
+            reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.small").reservation
             with lock:
                 placed.append(reservation.instances.get().public_id)
         except InsufficientCapacity as exc:
@@ -162,7 +162,7 @@ def test_one_users_racing_requests_cannot_exceed_the_quota(transactional_db, clo
     def request() -> None:
         try:
             barrier.wait(timeout=60)
-            svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.small")
+            instance_launch(user=user, appliance="debian-12", instance_type="t3.small")
             result = "placed"
         except QuotaExceeded as exc:
             result = exc.errors["quota"][0]

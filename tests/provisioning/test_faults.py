@@ -14,8 +14,8 @@ import pytest
 from django.utils import timezone
 
 from provisioning.models import Claim, Event, Instance
-from provisioning.services import instances as svc
 from provisioning.services import pipeline
+from provisioning.services.launch import instance_launch
 from provisioning.services.reconciler import reconcile
 from tests.fixtures_domain import ledger_problems
 from tests.fixtures_runtime import wait_for
@@ -32,8 +32,8 @@ def fleet(host_factory):
 
 
 def launch(user, n: int) -> list[int]:
-    reservation = svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.small",
-                                              min_count=n, max_count=n)
+    reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.small",
+                                              min_count=n, max_count=n).reservation
     return list(reservation.instances.values_list("pk", flat=True))
 
 

@@ -11,8 +11,8 @@ from provisioning.choices import LIVE_STATES
 from provisioning.fixtures.fleet import fleet_build, fleet_clear
 from provisioning.models import Claim, Host, Instance
 from provisioning.placement.scheduler import mode_for
-from provisioning.services import instances as svc
 from provisioning.services.claims import ledger_audit
+from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import ledger_problems
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def test_build_fleet_command_writes_an_exact_ledger(cloud_catalog):
 
 def test_the_scheduler_places_onto_a_built_fleet(cloud_catalog, user):
     fleet_build(hosts=30, instances=200, seed=3)
-    inst = svc.instance_request_create(user=user, appliance="ubuntu-lamp", instance_type="m5.large").instances.get()
+    inst = instance_launch(user=user, appliance="ubuntu-lamp", instance_type="m5.large").reservation.instances.get()
     assert inst.host.name.startswith("fl-") and inst.virt_mode == mode_for(inst.host, _req(inst))
     assert ledger_problems() == [] and Claim.objects.filter(instance__state__in=LIVE_STATES).count() == 201
 

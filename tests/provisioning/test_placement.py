@@ -14,7 +14,7 @@ from provisioning.placement import PlacementRequest, candidates, explain
 from provisioning.placement.filters import FILTERS
 from provisioning.placement.scheduler import CANDIDATE_LIMIT
 from provisioning.placement.weighers import WEIGHERS
-from provisioning.services import instances as svc
+from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
 from tests.fixtures_domain import ledger_problems
 
@@ -35,8 +35,8 @@ def chosen(req: PlacementRequest) -> list[str]:
 def launch(user, n: int = 1, **fields):
     fields.setdefault("appliance", "ubuntu-lamp")
     fields.setdefault("instance_type", "t3.small")
-    return list(svc.instance_request_create(user=user, min_count=fields.pop("min_count", 1), max_count=n,
-                                            **fields).instances.all())
+    return list(instance_launch(user=user, min_count=fields.pop("min_count", 1), max_count=n,
+                                            **fields).reservation.instances.all())
 
 
 @pytest.fixture

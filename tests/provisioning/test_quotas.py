@@ -6,6 +6,7 @@ import pytest
 from provisioning.exceptions import QuotaExceeded
 from provisioning.models import Instance, Quota
 from provisioning.services import instances as svc
+from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set, quota_usage
 from tests.fixtures_domain import drain, ledger_problems
 
@@ -18,7 +19,7 @@ def fleet(host_factory):
 
 
 def launch(user, itype: str = "t3.small", **kw):
-    return svc.instance_request_create(user=user, appliance="debian-12", instance_type=itype, **kw)
+    return instance_launch(user=user, appliance="debian-12", instance_type=itype, **kw).reservation
 
 
 @pytest.mark.parametrize("limits, itype, count, words", [

@@ -11,6 +11,7 @@ from django.db import connections, transaction
 from provisioning.models import Claim, Event, Host, Instance
 from provisioning.services import instances as svc
 from provisioning.services import pipeline
+from provisioning.services.launch import instance_launch
 from provisioning.services.reconciler import RETRY_BUDGET, reconcile, reconcile_instance, stuck_instances
 from provisioning.tasks import reconcile as reconcile_task
 from tests.fixtures_domain import drain, ledger_problems
@@ -25,7 +26,7 @@ def fleet(host_factory):
 
 
 def launch(user) -> Instance:
-    return svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.small").instances.get()
+    return instance_launch(user=user, appliance="debian-12", instance_type="t3.small").reservation.instances.get()
 
 
 def overdue(inst: Instance, seconds: float = 1.0):

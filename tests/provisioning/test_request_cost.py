@@ -10,6 +10,7 @@ from provisioning.choices import HostState
 from provisioning.exceptions import InsufficientCapacity
 from provisioning.models import Event, Host, Instance, Reservation
 from provisioning.services import instances as svc
+from provisioning.services.launch import instance_launch, launch_validate, reservation_create
 from provisioning.services.quotas import quota_set
 from tests.fixtures_domain import drain, ledger_problems
 
@@ -23,7 +24,7 @@ EXPECTED_QUERIES = {"postgresql": 12, "sqlite": 14}
 
 
 def _spec(user, **kw):
-    return svc.launch_validate(user=user, appliance="debian-12", instance_type="t3.small", **kw)
+    return launch_validate(user=user, appliance="debian-12", instance_type="t3.small", **kw)
 
 
 def _sql(queries) -> list[str]:
@@ -32,10 +33,10 @@ def _sql(queries) -> list[str]:
 
 def test_one_request_runs_a_pinned_number_of_queries(catalog, user, _capture_dispatch,
                                                     django_capture_on_commit_callbacks):
-    svc.reservation_create(user=user, spec=_spec(user))  # the first one also makes the quota row and group
+    reservation_create(user=user, spec=_spec(user))  # the first one also makes the quota row and group
     spec = _spec(user)
     with django_capture_on_commit_callbacks(execute=True), CaptureQueriesContext(connection) as ctx:
-        reservation = svc.reservation_create(user=user, spec=spec)
+        reservation = reservation_create(user=user, spec=spec)
     assert connection.vendor in EXPECTED_QUERIES, f"pin the query count for {connection.vendor} too"
     expected = EXPECTED_QUERIES[connection.vendor]
     assert len(ctx.captured_queries) == expected, "\n".join(_sql(ctx.captured_queries))
@@ -46,11 +47,11 @@ def test_one_request_runs_a_pinned_number_of_queries(catalog, user, _capture_dis
 
 
 def test_three_instances_cost_no_more_than_three_requests(catalog, user):
-    svc.reservation_create(user=user, spec=_spec(user))
+    reservation_create(user=user, spec=_spec(user))
     with CaptureQueriesContext(connection) as one:
-        svc.reservation_create(user=user, spec=_spec(user))
+        reservation_create(user=user, spec=_spec(user))
     with CaptureQueriesContext(connection) as three:
-        reservation = svc.reservation_create(user=user, spec=_spec(user, min_count=3, max_count=3))
+        reservation = reservation_create(user=user, spec=_spec(user, min_count=3, max_count=3))
     # The group links and the events of all three go in one INSERT each.
     assert len(three.captured_queries) <= 3 * len(one.captured_queries) - 4
     assert reservation.instances.count() == 3
@@ -72,7 +73,7 @@ def test_addresses_are_the_lowest_free_and_come_back_after_terminate(catalog, us
     host = _single_host()
     quota_set(user=user, instances=100, vcpus=1000, memory_mib=10**7)
     prefix = host.network_cidr.rsplit(".", 1)[0]
-    insts = list(svc.reservation_create(user=user, spec=_spec(user, min_count=3, max_count=3))
+    insts = list(reservation_create(user=user, spec=_spec(user, min_count=3, max_count=3))
                  .instances.order_by("id"))
     assert [i.private_ip for i in insts] == [f"{prefix}.4", f"{prefix}.5", f"{prefix}.6"]
     assert [i.hostname for i in insts] == [f"ip-{prefix.replace('.', '-')}-{n}" for n in (4, 5, 6)]
@@ -83,7 +84,7 @@ def test_addresses_are_the_lowest_free_and_come_back_after_terminate(catalog, us
     drain()
     svc.instance_action(user=user, instance=insts[1], action="terminate")
     drain()
-    named = svc.reservation_create(user=user, spec=_spec(user, name="Web Front")).instances.get()
+    named = reservation_create(user=user, spec=_spec(user, name="Web Front")).instances.get()
     assert (named.private_ip, named.hostname) == (f"{prefix}.5", "web-front")
     assert ledger_problems() == []
 
@@ -95,12 +96,12 @@ def test_a_full_address_pool_moves_the_claim_to_the_next_host(catalog, user):
     Host.objects.filter(pk=spare.pk).update(state=HostState.ENABLED)
     quota_set(user=user, instances=100, vcpus=1000, memory_mib=10**7)
     Host.objects.filter(pk=spare.pk).update(state=HostState.DISABLED)
-    svc.reservation_create(user=user, spec=_spec(user, min_count=3, max_count=3))
+    reservation_create(user=user, spec=_spec(user, min_count=3, max_count=3))
     with pytest.raises(InsufficientCapacity):
-        svc.reservation_create(user=user, spec=_spec(user))
+        reservation_create(user=user, spec=_spec(user))
     assert ledger_problems() == []
     Host.objects.filter(pk=spare.pk).update(state=HostState.ENABLED)
-    inst = svc.reservation_create(user=user, spec=_spec(user)).instances.get()
+    inst = reservation_create(user=user, spec=_spec(user)).instances.get()
     assert inst.host_id == spare.pk and ledger_problems() == []
 
 
@@ -108,7 +109,7 @@ def test_a_refused_request_leaves_nothing_behind(catalog, user):
     Host.objects.update(state=HostState.MAINTENANCE)
     before = (Reservation.objects.count(), Instance.objects.count())
     with pytest.raises(InsufficientCapacity):
-        svc.reservation_create(user=user, spec=_spec(user, min_count=2, max_count=2))
+        instance_launch(user=user, appliance="debian-12", instance_type="t3.small", min_count=2, max_count=2)
     assert (Reservation.objects.count(), Instance.objects.count()) == before
     assert list(Event.objects.values_list("action", flat=True)) == ["request.refused"]
     assert ledger_problems() == []

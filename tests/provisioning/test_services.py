@@ -8,6 +8,7 @@ from provisioning.exceptions import InvalidRequest, InvalidState, QuotaExceeded
 from provisioning.models import Claim, Event, Instance, KeyPair, Reservation, SecurityGroup
 from provisioning.services import instances as svc
 from provisioning.services import keypairs, pipeline, quotas
+from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import drain, ledger_problems
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ REAL_STEP_ENQUEUE = pipeline.step_enqueue  # the autouse fixture replaces it in 
 def launch(user, **fields):
     fields.setdefault("appliance", "ubuntu-lamp")
     fields.setdefault("instance_type", "t3.small")
-    return svc.instance_request_create(user=user, **fields).instances.get()
+    return instance_launch(user=user, **fields).reservation.instances.get()
 
 
 def nothing_left_behind():
@@ -219,7 +220,7 @@ def test_quota_names_resource_limit_and_usage(catalog, user):
     quotas.quota_set(user=user, instances=2, vcpus=100, memory_mib=10**6)
     launch(user)
     with pytest.raises(QuotaExceeded) as err:
-        svc.instance_request_create(user=user, appliance="ubuntu-lamp", instance_type="t3.small",
+        instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small",
                                     min_count=2, max_count=2)
     assert "instances: limit 2, in use 1, requested 2" in err.value.errors["quota"][0]
     assert Instance.objects.count() == 1

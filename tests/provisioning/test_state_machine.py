@@ -23,6 +23,7 @@ from provisioning.models import Claim, Host, Instance, PlacementGroup
 from provisioning.services import instances as svc
 from provisioning.services import pipeline
 from provisioning.services.claims import ledger_audit
+from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
 from provisioning.services.reconciler import reconcile
 from tests.fixtures_domain import drain, ledger_problems
@@ -62,7 +63,7 @@ class LedgerMachine(RuleBasedStateMachine):
           grouped=st.booleans())
     def create(self, n, size, appliance, grouped):
         try:
-            svc.instance_request_create(user=self.user, appliance=appliance, instance_type=size, max_count=n,
+            instance_launch(user=self.user, appliance=appliance, instance_type=size, max_count=n,
                                         placement_group="spread" if grouped else "")
         except (InsufficientCapacity, QuotaExceeded, InvalidRequest):  # refused whole: nothing left behind
             pass

@@ -6,6 +6,7 @@ from django.test import Client
 
 from provisioning.models import Instance
 from provisioning.services import instances as svc
+from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
 from tests.fixtures_domain import drain
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def launch(user, count: int = 1, **fields) -> list[Instance]:
     fields.setdefault("appliance", "debian-12")
     fields.setdefault("instance_type", "t3.micro")
-    reservation = svc.instance_request_create(user=user, min_count=count, max_count=count, **fields)
+    reservation = instance_launch(user=user, min_count=count, max_count=count, **fields).reservation
     return list(reservation.instances.order_by("id"))
 
 
