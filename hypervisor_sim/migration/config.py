@@ -7,6 +7,9 @@ stores results in its event log.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..spec import GuestSpec, HostSpec
 
 __all__ = ["DIRTY_MODELS", "FAULT_KINDS", "MIB", "Fault", "MigrationConfig", "MigrationResult", "RoundRecord"]
 
@@ -57,6 +60,7 @@ class MigrationConfig:
     throttle_increment_pct: float = 10.0
     throttle_max_pct: float = 99.0
     throttle_trigger: float = 0.5  # a round is "high" when it dirties more than this share of what it sent
+    completion_timeout_s: float = 0.0  # a cap on simulated time like Nova's (800 s per GiB there); 0 = none
 
     def __post_init__(self) -> None:
         if self.memory_mib <= 0:
@@ -83,6 +87,18 @@ class MigrationConfig:
             raise ValueError("on_cap must be 'abort' or 'force'")
         if not 0 < self.throttle_initial_pct <= self.throttle_max_pct < 100 or self.throttle_increment_pct <= 0:
             raise ValueError("throttle steps must satisfy 0 < initial <= max < 100 and increment > 0")
+        if self.completion_timeout_s < 0:
+            raise ValueError("completion_timeout_s must not be negative (0 means no timeout)")
+
+    @classmethod
+    def for_guest(cls, guest: GuestSpec, source: HostSpec, destination: HostSpec, **options: Any) -> MigrationConfig:
+        """The migration of `guest` from `source` to `destination`: the slower NIC bounds the bandwidth, the
+        guest's workload gives the dirty rate and working set (`wws` model). The evacuation timing and the
+        portal's real migrations build their configs here, so a prediction and the run agree."""
+        base = dict(memory_mib=guest.memory_mib, bandwidth_mibps=min(source.nic_mibps, destination.nic_mibps),
+                    dirty_rate_mibps=guest.workload.dirty_rate_mibps, dirty_model="wws",
+                    wws_fraction=guest.workload.wws_fraction)
+        return cls(**(base | options))
 
     @property
     def n_pages(self) -> int:
@@ -134,9 +150,10 @@ class MigrationResult:
     total_s: float
     total_mib: float
     downtime_ms: float
-    outcome: str  # "completed" | "failed"
+    outcome: str  # "completed" | "failed" | "cancelled" (MigrationRun.abort)
     reason: str
-    converged_by: str | None  # "threshold" | "round_cap" | "data_cap" | "auto_converge" | None
+    # "threshold" | "auto_converge" | "forced" (operator) | "round_cap" | "data_cap" | "timeout" | None
+    converged_by: str | None
     throttle_history: tuple[tuple[int, float], ...]  # (round after which it was set, throttle %)
     guest_location: str  # "destination" | "source"
     fault_triggered: bool = False

@@ -29,7 +29,11 @@ __all__ = ["DirtyModel", "UniformDirty", "WwsDirty", "bernoulli_positions", "mak
 
 
 class DirtyModel(Protocol):
-    """Counts the distinct pages a guest dirties during `duration_s` at throttle `throttle`."""
+    """Counts the distinct pages a guest dirties during `duration_s` at throttle `throttle`.
+
+    The built-in models also have `get_state()` / `set_state(data)` (plain JSON) so that a run can be
+    saved between Celery tasks (MigrationRun.to_state).
+    """
 
     def dirty(self, duration_s: float, throttle: float) -> int: ...
 
@@ -43,6 +47,12 @@ class UniformDirty:
 
     def dirty(self, duration_s: float, throttle: float) -> int:
         return min(self.n_pages, int(round(self.rate * (1.0 - throttle) * duration_s)))
+
+    def get_state(self) -> dict:
+        return {}  # a pure function of its config
+
+    def set_state(self, data: dict) -> None:
+        pass
 
 
 def bernoulli_positions(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
@@ -80,6 +90,22 @@ class WwsDirty:
         self.rng = rng
         self.hot_start = int(rng.integers(0, self.cold_pages + 1))
         self.bitmap = np.zeros(n_pages, dtype=bool)
+
+    def get_state(self) -> dict:
+        """Where the hot set is and the generator's position; its 128-bit integers as strings, so that no
+        JSON store (or JavaScript reader) rounds them."""
+        st = self.rng.bit_generator.state
+        return {"hot_start": self.hot_start, "bit_generator": st["bit_generator"],
+                "state": {k: str(v) for k, v in st["state"].items()},
+                "has_uint32": st["has_uint32"], "uinteger": st["uinteger"]}
+
+    def set_state(self, data: dict) -> None:
+        kind = type(self.rng.bit_generator).__name__
+        if data["bit_generator"] != kind:
+            raise ValueError(f"saved random state is {data['bit_generator']}, this generator is {kind}")
+        self.rng.bit_generator.state = {"bit_generator": kind, "state": {k: int(v) for k, v in data["state"].items()},
+                                        "has_uint32": data["has_uint32"], "uinteger": data["uinteger"]}
+        self.hot_start = int(data["hot_start"])
 
     def probabilities(self, duration_s: float, throttle: float) -> tuple[float, float]:
         """Per-page dirty probability in the hot and the cold set for one round."""
