@@ -2,8 +2,9 @@
 
 Hosts and guests (spec), CPU modes and their costs (cpu), memory virtualization (memory), devices
 and the virtual switch (io), image copy/clone (images), boot plans (boot), pre-copy live migration
-(migration) and evacuation planning (evacuation). Standard library and numpy only: no Django, no
-wall clock, no global random state; every result is a function of the inputs and a seed.
+(migration) and evacuation timing (evacuation). Standard library and
+numpy only: no Django, no wall clock, no global random state; every result is a function of the
+inputs and a seed.
 """
 
 from .boot import BootConfig, BootPlan, BootStage, plan_boot
@@ -16,13 +17,23 @@ from .cpu import (
     supported_modes,
     vcpu_contention,
 )
-from .evacuation import EvacuationPlan, FreeCapacity, GuestMove, plan_evacuation
+from .evacuation import (
+    EvacuationPlan,
+    EvacuationTiming,
+    FreeCapacity,
+    GuestMove,
+    PlannedMove,
+    default_concurrency,
+    plan_evacuation,
+    time_evacuation,
+)
 from .images import ImageCopyPlan, plan_image_copy
 from .io import AccessRule, RuleDecision, VirtualSwitch, device_performance, share_bandwidth
 from .memory import GuestMemory, ReclamationPlan, page_walk_references, paging_cost, plan_reclamation
 from .migration import (
     Fault,
     MigrationConfig,
+    MigrationProgress,
     MigrationResult,
     MigrationRun,
     RoundRecord,
@@ -42,6 +53,7 @@ __all__ = [
     "Compatibility",
     "Contention",
     "EvacuationPlan",
+    "EvacuationTiming",
     "Fault",
     "FreeCapacity",
     "GuestMemory",
@@ -51,8 +63,10 @@ __all__ = [
     "ImageCopyPlan",
     "IncompatibleMode",
     "MigrationConfig",
+    "MigrationProgress",
     "MigrationResult",
     "MigrationRun",
+    "PlannedMove",
     "ReclamationPlan",
     "RoundRecord",
     "RuleDecision",
@@ -60,6 +74,7 @@ __all__ = [
     "VirtualSwitch",
     "WorkloadProfile",
     "check_compatibility",
+    "default_concurrency",
     "device_performance",
     "get_profile",
     "page_walk_references",
@@ -75,5 +90,6 @@ __all__ = [
     "simulate_migration",
     "split_link",
     "supported_modes",
+    "time_evacuation",
     "vcpu_contention",
 ]

@@ -184,8 +184,8 @@ def _cmd_evacuate(args: argparse.Namespace) -> int:
     print(f"evacuate {plan.source}: {len(plan.assignments)} guests movable, {len(plan.unplaceable)} not; "
           f"concurrency {plan.per_host_concurrency} per host")
     for m in plan.moves:
-        print(f"  wave {m.wave}  {m.guest_id:<8} -> {m.destination}  start {m.start_s:7.2f} s  "
-              f"takes {m.duration_s:6.2f} s  downtime {m.downtime_ms:6.1f} ms  {m.outcome}")
+        print(f"  {m.guest_id:<8} -> {m.destination}  start {m.start_s:7.2f} s  takes {m.duration_s:6.2f} s  "
+              f"downtime {m.downtime_ms:6.1f} ms  {m.outcome}")
     for gid, why in plan.unplaceable:
         print(f"  cannot move {gid}: {why}")
     print(f"predicted total: {plan.total_s:.2f} s; feasible: {'yes' if plan.feasible else 'no'}")

@@ -1,27 +1,33 @@
-"""Evacuation planning: empty a host by live-migrating its guests elsewhere.
+"""Evacuation timing: how long it takes to move a host's guests to the destinations they were given.
 
-Placement is first-fit decreasing by memory onto the compatible destination with the most free
-memory left (spreading load, like a DRS-style weigher), refusing destinations that cannot run the
-guest's mode, run an older hypervisor than the source, or lack capacity; every guest that cannot
-move is reported with the reason for each candidate. Migrations then run in waves under a
-per-host concurrency limit (vMotion's defaults: 4 on 1 GbE, 8 on 10 GbE), all migrations of a wave
-sharing the source NIC (and each destination's NIC) through the fluid model of
-migration.simulate_concurrent, so predicted durations and downtimes include the slowdown of
-sharing. Nothing here moves anything: the plan is a prediction the portal can admit or refuse.
+The provisioning placement filters are the one judge of where a guest may go (DESIGN.md); this module
+only times the moves it is handed. `time_evacuation` starts the moves in the given order under a
+concurrency limit per host (vMotion's defaults: 4 on 1 GbE, 8 on 10 GbE), each move crossing the
+source's NIC and its destination's NIC, both shared max-min fairly between the moves on them
+(migration.simulate_shared): a move starts as soon as a slot is free on both ends, it does not wait for
+the slowest move of a wave. Predicted per-move time, downtime and outcome, and the wall time of it all.
+
+`plan_evacuation` is the CLI's what-if: it also picks destinations (first-fit decreasing by memory onto
+the compatible host with the most room, reasons for every refusal) and then times them the same way.
+Nothing here moves anything.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .cpu import check_compatibility
-from .migration import MigrationConfig, simulate_concurrent
+from .migration import MigrationConfig, simulate_shared
 from .spec import GuestSpec, HostSpec, VirtMode
 
-__all__ = ["EvacuationPlan", "FreeCapacity", "GuestMove", "default_concurrency", "plan_evacuation"]
+__all__ = ["EvacuationPlan", "EvacuationTiming", "FreeCapacity", "GuestMove", "PlannedMove", "default_concurrency",
+           "plan_evacuation", "time_evacuation"]
 
 TEN_GBE_MIBPS = 1000.0  # 10 GbE carries ~1190 MiB/s, 1 GbE ~119 MiB/s: anything >= this is "10 GbE class"
+SRIOV_PINNED = "SR-IOV passthrough NIC pins the guest to its host: it cannot be live-migrated"
 
 
 @dataclass(frozen=True)
@@ -41,10 +47,20 @@ class FreeCapacity:
 
 
 @dataclass(frozen=True)
+class PlannedMove:
+    """A move decided elsewhere (by the placement filters): this guest goes to this host."""
+
+    guest_id: str
+    guest: GuestSpec
+    destination: HostSpec
+
+
+@dataclass(frozen=True)
 class GuestMove:
+    """A timed move. `start_s` is when a slot freed up for it; times in simulated seconds from the start."""
+
     guest_id: str
     destination: str
-    wave: int
     start_s: float
     duration_s: float
     downtime_ms: float
@@ -53,13 +69,41 @@ class GuestMove:
     converged_by: str | None
     reason: str
 
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class EvacuationTiming:
+    """The predicted moves of an evacuation, in the order given, and the wall time until the last ends."""
+
+    source: str
+    moves: tuple[GuestMove, ...]
+    concurrency: dict[str, int]  # host name -> moves it carries at once
+    total_s: float
+
+    @property
+    def feasible(self) -> bool:
+        """True when every predicted migration completes."""
+        return all(m.outcome == "completed" for m in self.moves)
+
+    @property
+    def downtime_ms(self) -> dict[str, float]:
+        return {m.guest_id: m.downtime_ms for m in self.moves}
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "feasible": self.feasible, "total_s": self.total_s,
+                "concurrency": dict(self.concurrency), "moves": [asdict(m) for m in self.moves]}
+
 
 @dataclass(frozen=True)
 class EvacuationPlan:
+    """plan_evacuation's what-if: destinations it picked, guests it could not place, and their timing."""
+
     source: str
     assignments: dict[str, str]  # guest id -> destination host name
     unplaceable: tuple[tuple[str, str], ...]  # (guest id, reason)
-    waves: tuple[tuple[str, ...], ...]
     moves: tuple[GuestMove, ...]
     per_host_concurrency: int
     total_s: float
@@ -73,10 +117,9 @@ class EvacuationPlan:
     def to_dict(self) -> dict:
         return {
             "source": self.source, "feasible": self.feasible, "assignments": dict(self.assignments),
-            "unplaceable": [list(u) for u in self.unplaceable], "waves": [list(w) for w in self.waves],
+            "unplaceable": [list(u) for u in self.unplaceable],
             "per_host_concurrency": self.per_host_concurrency, "total_s": self.total_s,
-            "downtime_ms": dict(self.downtime_ms),
-            "moves": [m.__dict__.copy() for m in self.moves],
+            "downtime_ms": dict(self.downtime_ms), "moves": [asdict(m) for m in self.moves],
         }
 
 
@@ -106,6 +149,51 @@ def _refusal(source: HostSpec, dest: HostSpec, free: FreeCapacity, guest: GuestS
     return ", ".join(short) or None
 
 
+def time_evacuation(
+    source: HostSpec,
+    moves: Sequence[PlannedMove],
+    *,
+    concurrency: int | None = None,
+    downtime_limit_ms: float = 300.0,
+    auto_converge: bool = True,
+    seed: int = 0,
+    **options: Any,
+) -> EvacuationTiming:
+    """Predict the moves that empty `source`: per-move start, duration, downtime and outcome, and the total.
+
+    `concurrency`: moves a host (source or destination) carries at once; default per host by its NIC
+    (`default_concurrency`). Moves start in the given order as slots free up; one whose destination is
+    full lets the next pass. `options` go to every MigrationConfig (e.g. `max_rounds`, `resume_ms`);
+    move i uses seed `seed + i`.
+    """
+    if concurrency is not None and concurrency < 1:
+        raise ValueError("concurrency must be >= 1")
+    ids = [m.guest_id for m in moves]
+    if len(set(ids)) != len(ids):
+        raise ValueError("guest ids must be unique")
+    hosts = {source.name: source}
+    for m in moves:
+        if m.destination.name == source.name:
+            raise ValueError(f"{m.guest_id}: the destination is the source host {source.name}")
+        if m.guest.nic == "sriov":
+            raise ValueError(f"{m.guest_id}: {SRIOV_PINNED}")
+        hosts.setdefault(m.destination.name, m.destination)
+    limit = {name: concurrency or default_concurrency(h) for name, h in hosts.items()}
+    cfgs = [MigrationConfig.for_guest(m.guest, source, m.destination, downtime_limit_ms=downtime_limit_ms,
+                                      auto_converge=auto_converge, seed=seed + i, **options)
+            for i, m in enumerate(moves)]
+    shared = simulate_shared(
+        cfgs, [(f"out:{source.name}", f"in:{m.destination.name}") for m in moves],
+        {f"out:{source.name}": source.nic_mibps} | {f"in:{n}": h.nic_mibps for n, h in hosts.items()},
+        limits={f"out:{source.name}": limit[source.name]} | {f"in:{n}": limit[n] for n in hosts},
+    )
+    timed = tuple(GuestMove(m.guest_id, m.destination.name, start, res.total_s, res.downtime_ms, res.total_mib,
+                            res.outcome, res.converged_by, res.reason)
+                  for m, (start, res) in zip(moves, shared, strict=True))
+    return EvacuationTiming(source.name, timed, {n: limit[n] for n in hosts},
+                            max((m.end_s for m in timed), default=0.0))
+
+
 def plan_evacuation(
     source: HostSpec,
     guests: list[tuple[str, GuestSpec, str]],
@@ -116,7 +204,11 @@ def plan_evacuation(
     auto_converge: bool = True,
     seed: int = 0,
 ) -> EvacuationPlan:
-    """Assign, order and time the migrations that would empty `source`."""
+    """What-if for the CLI: pick destinations for `source`'s guests, then time the moves (largest first).
+
+    The portal does not use this to place guests: its placement filters decide, and time_evacuation
+    times their decision.
+    """
     limit = per_host_concurrency if per_host_concurrency is not None else default_concurrency(source)
     if limit < 1:
         raise ValueError("per_host_concurrency must be >= 1")
@@ -125,20 +217,20 @@ def plan_evacuation(
         raise ValueError("guest ids must be unique")
     free = {h.name: cap for h, cap in destinations if h.name != source.name}
     hosts = {h.name: h for h, _ in destinations if h.name != source.name}
-    specs = {gid: (spec, VirtMode.parse(mode).value) for gid, spec, mode in guests}
+    specs = {gid: spec for gid, spec, _ in guests}
 
     assignments: dict[str, str] = {}
     unplaceable: list[tuple[str, str]] = []
     for gid, spec, mode in sorted(guests, key=lambda g: (-g[1].memory_mib, -g[1].vcpus, g[0])):
         if spec.nic == "sriov":
-            unplaceable.append((gid, "SR-IOV passthrough NIC pins the guest to its host: it cannot be live-migrated"))
+            unplaceable.append((gid, SRIOV_PINNED))
             continue
         if not hosts:
             unplaceable.append((gid, "no destination hosts"))
             continue
         refusals, ok = [], []
         for name in sorted(hosts):
-            why = _refusal(source, hosts[name], free[name], spec, mode)
+            why = _refusal(source, hosts[name], free[name], spec, VirtMode.parse(mode).value)
             if why is None:
                 ok.append(name)
             else:
@@ -150,42 +242,11 @@ def plan_evacuation(
         assignments[gid] = best
         free[best] = free[best].minus(spec)
 
-    # Waves: largest guests first; at most `limit` per wave leaving the source and per destination.
-    order = [gid for gid in sorted(assignments, key=lambda g: (-specs[g][0].memory_mib, g))]
-    waves: list[list[str]] = []
-    for gid in order:
-        for wave in waves:
-            per_dest = sum(1 for g in wave if assignments[g] == assignments[gid])
-            if len(wave) < limit and per_dest < limit:
-                wave.append(gid)
-                break
-        else:
-            waves.append([gid])
-
-    moves: list[GuestMove] = []
-    now = 0.0
-    for w, wave in enumerate(waves):
-        incoming: dict[str, int] = {}
-        for gid in wave:
-            incoming[assignments[gid]] = incoming.get(assignments[gid], 0) + 1
-        cfgs = []
-        for gid in wave:
-            spec = specs[gid][0]
-            dest = hosts[assignments[gid]]
-            cap = min(source.nic_mibps, dest.nic_mibps / incoming[dest.name])
-            cfgs.append(MigrationConfig(
-                memory_mib=spec.memory_mib, bandwidth_mibps=cap, dirty_rate_mibps=spec.workload.dirty_rate_mibps,
-                dirty_model="wws", wws_fraction=spec.workload.wws_fraction, downtime_limit_ms=downtime_limit_ms,
-                auto_converge=auto_converge, seed=seed + ids.index(gid),
-            ))
-        results = simulate_concurrent(cfgs, source.nic_mibps)
-        for gid, res in zip(wave, results, strict=True):
-            moves.append(GuestMove(gid, assignments[gid], w, now, res.total_s, res.downtime_ms, res.total_mib,
-                                   res.outcome, res.converged_by, res.reason))
-        now += max(r.total_s for r in results)
-
+    order = sorted(assignments, key=lambda g: (-specs[g].memory_mib, g))
+    timing = time_evacuation(source, [PlannedMove(g, specs[g], hosts[assignments[g]]) for g in order],
+                             concurrency=limit, downtime_limit_ms=downtime_limit_ms, auto_converge=auto_converge,
+                             seed=seed)
     return EvacuationPlan(
-        source=source.name, assignments=assignments, unplaceable=tuple(unplaceable),
-        waves=tuple(tuple(w) for w in waves), moves=tuple(moves), per_host_concurrency=limit, total_s=now,
-        downtime_ms={m.guest_id: m.downtime_ms for m in moves},
+        source=source.name, assignments=assignments, unplaceable=tuple(unplaceable), moves=timing.moves,
+        per_host_concurrency=limit, total_s=timing.total_s, downtime_ms=timing.downtime_ms,
     )
