@@ -2,11 +2,12 @@
 
 Hosts and guests (spec), CPU modes and their costs (cpu), memory virtualization (memory), devices
 and the virtual switch (io), image copy/clone (images), boot plans (boot), pre-copy live migration
-(migration) and evacuation timing (evacuation). Standard library and
+(migration), evacuation timing (evacuation) and balancing figures (balancing). Standard library and
 numpy only: no Django, no wall clock, no global random state; every result is a function of the
 inputs and a seed.
 """
 
+from .balancing import HostLoad, MoveEffect, imbalance, imbalance_priority, move_effect
 from .boot import BootConfig, BootPlan, BootStage, plan_boot
 from .cpu import (
     Compatibility,
@@ -59,6 +60,7 @@ __all__ = [
     "GuestMemory",
     "GuestMove",
     "GuestSpec",
+    "HostLoad",
     "HostSpec",
     "ImageCopyPlan",
     "IncompatibleMode",
@@ -66,6 +68,7 @@ __all__ = [
     "MigrationProgress",
     "MigrationResult",
     "MigrationRun",
+    "MoveEffect",
     "PlannedMove",
     "ReclamationPlan",
     "RoundRecord",
@@ -77,6 +80,9 @@ __all__ = [
     "default_concurrency",
     "device_performance",
     "get_profile",
+    "imbalance",
+    "imbalance_priority",
+    "move_effect",
     "page_walk_references",
     "paging_cost",
     "plan_boot",

@@ -1,0 +1,121 @@
+"""Workload-balancing figures (DRS-like): how uneven the fleet is, and what one move would change.
+
+The portal decides which moves to consider (its placement filters judge where a guest may go; its
+policy picks guests, cooldowns and how many moves run at once); this module only computes figures.
+
+A host's load is the larger of allocated memory / memory limit and allocated vCPUs / vCPU limit (the
+dominant resource, as in dominant-resource fairness). The mean would call a host with all its memory
+and none of its vCPUs taken "half loaded" although it can take no further guest; the larger share is
+the one that stops placements. The fleet's imbalance is the population standard deviation of the
+hosts' loads: vSphere DRS's "current host load standard deviation".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+
+__all__ = ["HostLoad", "MoveEffect", "imbalance", "imbalance_priority", "move_effect"]
+
+
+@dataclass(frozen=True)
+class HostLoad:
+    """What a host has allocated against its limits (vCPU limit = pCPUs x allocation ratio)."""
+
+    name: str
+    memory_mib: int
+    memory_limit_mib: int
+    vcpus: int
+    vcpu_limit: int
+
+    def __post_init__(self) -> None:
+        if self.memory_limit_mib <= 0 or self.vcpu_limit <= 0:
+            raise ValueError(f"{self.name}: memory and vCPU limits must be positive")
+        if self.memory_mib < 0 or self.vcpus < 0:
+            raise ValueError(f"{self.name}: allocated memory and vCPUs must not be negative")
+
+    @property
+    def load(self) -> float:
+        """The larger of the memory and vCPU shares allocated (1.0 = full)."""
+        return max(self.memory_mib / self.memory_limit_mib, self.vcpus / self.vcpu_limit)
+
+    def plus(self, memory_mib: int, vcpus: int) -> HostLoad:
+        return replace(self, memory_mib=self.memory_mib + memory_mib, vcpus=self.vcpus + vcpus)
+
+
+def imbalance(hosts: Iterable[HostLoad]) -> float:
+    """Population standard deviation of the hosts' loads (0 for fewer than two hosts)."""
+    loads = [h.load for h in hosts]
+    if len(loads) < 2:
+        return 0.0
+    mean = math.fsum(loads) / len(loads)
+    return math.sqrt(math.fsum((x - mean) ** 2 for x in loads) / len(loads))
+
+
+@dataclass(frozen=True)
+class MoveEffect:
+    """The figures a recommendation shows: imbalance and both hosts' loads, before and after."""
+
+    imbalance_before: float
+    imbalance_after: float
+    source_load_before: float
+    source_load_after: float
+    destination_load_before: float
+    destination_load_after: float
+
+    @property
+    def improvement(self) -> float:
+        """How much the imbalance falls (negative: the move makes the fleet less even)."""
+        return self.imbalance_before - self.imbalance_after
+
+    @property
+    def destination_above_source(self) -> bool:
+        """True when the destination would end more loaded than the source it relieved (a ping-pong)."""
+        return self.destination_load_after > self.source_load_after
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"improvement": self.improvement,
+                               "destination_above_source": self.destination_above_source}
+
+
+def move_effect(hosts: Sequence[HostLoad], *, source: str, destination: str, memory_mib: int,
+                vcpus: int) -> MoveEffect:
+    """The effect of moving a guest of `memory_mib` / `vcpus` from `source` to `destination`."""
+    by_name = {h.name: h for h in hosts}
+    if len(by_name) != len(hosts):
+        raise ValueError("host names must be unique")
+    for name in (source, destination):
+        if name not in by_name:
+            raise ValueError(f"unknown host {name!r}")
+    if source == destination:
+        raise ValueError("source and destination must differ")
+    if memory_mib < 0 or vcpus < 0:
+        raise ValueError("a guest's memory and vCPUs must not be negative")
+    src = by_name[source]
+    if memory_mib > src.memory_mib or vcpus > src.vcpus:
+        raise ValueError(f"{source} has {src.memory_mib} MiB and {src.vcpus} vCPU allocated: it cannot hold a "
+                         f"guest of {memory_mib} MiB and {vcpus} vCPU")
+    after = dict(by_name)
+    after[source] = src.plus(-memory_mib, -vcpus)
+    after[destination] = by_name[destination].plus(memory_mib, vcpus)
+    return MoveEffect(
+        imbalance_before=imbalance(hosts), imbalance_after=imbalance(after.values()),
+        source_load_before=src.load, source_load_after=after[source].load,
+        destination_load_before=by_name[destination].load, destination_load_after=after[destination].load,
+    )
+
+
+def imbalance_priority(imbalance_value: float, n_hosts: int) -> int:
+    """DRS's priority for a fleet this uneven, 1 (most urgent) to 5 (a slight gain).
+
+    The formula VMware documented before vSphere 7 (KB "Calculating the priority level of a DRS
+    recommendation", as quoted in research/operations.md): 6 - ceil(imbalance / 0.1 x sqrt(hosts)),
+    clamped to 1..5. A recommendation is made at threshold level L when its priority is <= L.
+    """
+    if n_hosts < 1:
+        raise ValueError("need at least one host")
+    if imbalance_value < 0:
+        raise ValueError("imbalance must not be negative")
+    raw = 6 - math.ceil(round(imbalance_value / 0.1 * math.sqrt(n_hosts), 9))
+    return min(5, max(1, raw))
