@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "provisioning",
     "portal",
+    "portal.web",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.web.private_keys.private_keys",
             ],
         },
     },

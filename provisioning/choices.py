@@ -1,10 +1,24 @@
 """Choice sets, each value with a label and a badge colour, rendered the same on every surface."""
 from __future__ import annotations
 
+import enum
+
 from django.db import models
 
 
-class InstanceState(models.TextChoices):
+class BadgeChoices(models.TextChoices):
+    """A choice set whose values each have a badge colour (NetBox's `ChoiceSet.colors`).
+
+    Subclasses declare `colours = enum.nonmember({value: colour})`; `colour()` is its only reader,
+    through the models' `state_colour` and the `{% state_badge %}` tag.
+    """
+
+    @classmethod
+    def colour(cls, value: str) -> str:
+        return cls.colours.get(value, "grey")
+
+
+class InstanceState(BadgeChoices):
     """EC2's public instance states, plus `error` (Nova's ERROR vm_state) for a failed request."""
 
     PENDING = "pending", "pending"
@@ -14,6 +28,16 @@ class InstanceState(models.TextChoices):
     SHUTTING_DOWN = "shutting-down", "shutting-down"
     TERMINATED = "terminated", "terminated"
     ERROR = "error", "error"
+
+    colours = enum.nonmember({
+        "pending": "blue",
+        "running": "green",
+        "stopping": "orange",
+        "stopped": "grey",
+        "shutting-down": "orange",
+        "terminated": "dark",
+        "error": "red",
+    })
 
 
 # EC2 state codes (low byte of InstanceState.Code); `error` reuses 0x50 outside EC2's set.
@@ -25,15 +49,6 @@ STATE_CODES: dict[str, int] = {
     "stopping": 64,
     "stopped": 80,
     "error": 96,
-}
-STATE_COLOURS: dict[str, str] = {
-    "pending": "blue",
-    "running": "green",
-    "stopping": "orange",
-    "stopped": "grey",
-    "shutting-down": "orange",
-    "terminated": "dark",
-    "error": "red",
 }
 FINAL_STATES = frozenset({"running", "stopped", "terminated", "error"})
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
@@ -54,13 +69,12 @@ class TaskState(models.TextChoices):
     MIGRATING = "migrating", "migrating"
 
 
-class HostState(models.TextChoices):
+class HostState(BadgeChoices):
     ENABLED = "enabled", "enabled"
     DISABLED = "disabled", "disabled"
     MAINTENANCE = "maintenance", "maintenance"
 
-
-HOST_STATE_COLOURS = {"enabled": "green", "disabled": "grey", "maintenance": "orange"}
+    colours = enum.nonmember({"enabled": "green", "disabled": "grey", "maintenance": "orange"})
 
 
 class VirtMode(models.TextChoices):

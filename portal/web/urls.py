@@ -6,12 +6,12 @@ from . import views
 from .forms import LoginForm
 
 urlpatterns = [
-    path("", views.marketplace, name="marketplace"),
+    path("", views.MarketplaceView.as_view(), name="marketplace"),
     path("appliances/<slug:slug>/", views.appliance_detail, name="appliance-detail"),
     path("appliances/<slug:slug>/launch/", views.launch, name="launch"),
     path("appliances/<slug:slug>/launch/quota/", views.launch_quota, name="launch-quota"),
     path("launch/rule-row/", views.launch_rule_row, name="launch-rule-row"),
-    path("instances/", views.instances, name="instances"),
+    path("instances/", views.InstanceListView.as_view(), name="instances"),
     path("instances/<str:public_id>/", views.instance_detail, name="instance-detail"),
     path("instances/<str:public_id>/progress/", views.instance_progress, name="instance-progress"),
     path("instances/<str:public_id>/credentials/", views.instance_reveal_credentials, name="instance-credentials"),

@@ -7,10 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
-from ..choices import (
-    HOST_STATE_COLOURS,
-    HostState,
-)
+from ..choices import HostState
 from .catalog import Appliance
 
 
@@ -138,7 +135,7 @@ class Host(models.Model):
 
     @property
     def state_colour(self) -> str:
-        return HOST_STATE_COLOURS.get(self.state, "grey")
+        return HostState.colour(self.state)
 
     @property
     def vcpus_free(self) -> int:

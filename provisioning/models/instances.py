@@ -8,7 +8,6 @@ from django.urls import reverse
 
 from ..choices import (
     STATE_CODES,
-    STATE_COLOURS,
     ClaimKind,
     InstanceState,
     TaskState,
@@ -102,11 +101,14 @@ class Instance(models.Model):
 
     @property
     def state_colour(self) -> str:
-        return STATE_COLOURS.get(self.state, "grey")
+        return InstanceState.colour(self.state)
 
     @property
     def is_busy(self) -> bool:
-        """True while a pipeline step is under way (the UI keeps polling)."""
+        """Something will still happen by itself: a step is under way or the state is not final.
+
+        The pages poll while this is true and stop (HTTP 286) once it is false.
+        """
         return bool(self.step) or self.state in ("pending", "stopping", "shutting-down") or bool(self.task)
 
 

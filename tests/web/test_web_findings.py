@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from portal.web.views import pem_filename
 from provisioning.models import Instance, KeyPair, SecurityGroup
 from provisioning.services import instances as svc
-from provisioning.services.keypairs import keypair_import
+from provisioning.services.keypairs import keypair_import, pem_filename
 from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import drain
 from tests.web.conftest import launch_data

@@ -1,51 +1,23 @@
-"""Web forms: parse and shape input for the services; the business rules live in `provisioning`."""
+"""The launch form: parses and shapes input for `provisioning`, which owns the rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 from provisioning.choices import MODE_PREFERENCE, Protocol, VirtMode
 from provisioning.exceptions import InvalidRequest
 from provisioning.models import Appliance, Host, InstanceType
 from provisioning.selectors import instance_type_list, keypair_list, security_group_list
-from provisioning.services.keypairs import KEY_TYPES, NewKeyPair
+from provisioning.services.keypairs import NewKeyPair
 from provisioning.services.launch import MAX_COUNT, instance_type_shortfall
 from provisioning.services.security_groups import MAX_RULES, RuleSpec, rule_parse
+from provisioning.units import mib_label
+
+from .keypairs import KEY_TYPE_CHOICES, PUBLIC_KEY_WIDGET_ATTRS
 
 
-class NoColonMixin:
-    """Labels without Django's trailing colon (the layout sets labels apart already)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-
-class LoginForm(NoColonMixin, AuthenticationForm):
-    pass
-
-
-class SignupForm(NoColonMixin, UserCreationForm):
-    """Username, email, password twice (Django's password validators apply)."""
-
-    email = forms.EmailField(required=True, help_text="For notices about your instances.")
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address already exists; log in instead.")
-        return email
-
-
-# --------------------------------------------------------------------------- launch
 class OptionReasonSelect(forms.Select):
     """A select whose options can be disabled, each with the reason appended to its label."""
 
@@ -69,7 +41,8 @@ def type_shortfall(itype: InstanceType, appliance: Appliance) -> str:
 
 
 def type_label(itype: InstanceType) -> str:
-    return f"{itype.name} · {itype.vcpus} vCPU · {itype.memory_gib_display} GiB · {itype.disk_gib} GiB disk"
+    memory = mib_label(itype.memory_mib, gib_only=True)
+    return f"{itype.name} · {itype.vcpus} vCPU · {memory} · {itype.disk_gib} GiB disk"
 
 
 @dataclass
@@ -82,7 +55,8 @@ class RuleRow:
     error: str = ""
 
 
-PROTOCOL_CHOICES = [(Protocol.TCP, "TCP"), (Protocol.UDP, "UDP"), (Protocol.ICMP, "ICMP"), (Protocol.ALL, "All")]
+# The rule rows' protocol select (the launch page and the "+ Add rule" fragment).
+PROTOCOL_CHOICES = [(p.value, p.label[0].upper() + p.label[1:]) for p in Protocol]
 KEY_MODES = [
     ("existing", "Use an existing key pair"),
     ("create", "Create a new key pair"),
@@ -133,14 +107,11 @@ class LaunchForm(forms.Form):
     key_mode = forms.ChoiceField(label="Key pair", choices=KEY_MODES, widget=forms.RadioSelect, initial="create")
     key_name = forms.ChoiceField(label="Key pair", required=False)
     new_key_name = forms.CharField(label="New key pair name", required=False, max_length=255)
-    new_key_type = forms.ChoiceField(
-        label="Key type", choices=[(t, t.upper() if t == "rsa" else t) for t in KEY_TYPES], initial="ed25519",
-        required=False,
-    )
+    new_key_type = forms.ChoiceField(label="Key type", choices=KEY_TYPE_CHOICES, initial="ed25519", required=False)
     import_key_name = forms.CharField(label="Key pair name", required=False, max_length=255)
     public_key = forms.CharField(
         label="Public key", required=False, strip=True,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "ssh-ed25519 AAAA… you@laptop", "spellcheck": "false"}),
+        widget=forms.Textarea(attrs=PUBLIC_KEY_WIDGET_ATTRS),
     )
     security_groups = forms.MultipleChoiceField(
         label="Existing security groups", required=False, widget=forms.CheckboxSelectMultiple
@@ -339,19 +310,3 @@ class LaunchForm(forms.Form):
                     self.add_error(target, message)
                 else:
                     self.add_error(None, message)
-
-
-# --------------------------------------------------------------------------- key pairs page
-class KeyPairCreateForm(NoColonMixin, forms.Form):
-    name = forms.CharField(label="Name", max_length=255, widget=forms.TextInput(attrs={"placeholder": "laptop"}))
-    key_type = forms.ChoiceField(
-        label="Type", choices=[(t, t.upper() if t == "rsa" else t) for t in KEY_TYPES], initial="ed25519"
-    )
-
-
-class KeyPairImportForm(NoColonMixin, forms.Form):
-    name = forms.CharField(label="Name", max_length=255)
-    public_key = forms.CharField(
-        label="Public key",
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "ssh-ed25519 AAAA… you@laptop", "spellcheck": "false"}),
-    )

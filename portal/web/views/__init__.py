@@ -1,0 +1,18 @@
+"""Web views by resource; `generic` holds the list base the staff console reuses."""
+from .auth import signup
+from .instances import (
+    InstanceListView,
+    instance_detail,
+    instance_do,
+    instance_progress,
+    instance_reveal_credentials,
+)
+from .keypairs import keypair_download, keypair_remove, keypairs
+from .launch import launch, launch_quota, launch_rule_row
+from .marketplace import MarketplaceView, appliance_detail, favicon
+
+__all__ = [
+    "InstanceListView", "MarketplaceView", "appliance_detail", "favicon", "instance_detail", "instance_do",
+    "instance_progress", "instance_reveal_credentials", "keypair_download", "keypair_remove", "keypairs",
+    "launch", "launch_quota", "launch_rule_row", "signup",
+]

@@ -1,0 +1,214 @@
+"""My instances: the list, one instance's live page (polled until nothing is pending), actions, credentials."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.paginator import Page
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from provisioning.exceptions import NotFound, SkyportError
+from provisioning.filtersets import InstanceFilterSet
+from provisioning.lifecycle import TRANSITIONS
+from provisioning.models import Instance
+from provisioning.selectors import instance_events, instance_get, instance_list
+from provisioning.services.instances import instance_action, instance_credentials
+from provisioning.services.keypairs import pem_filename
+
+from ..forms import InstanceFilterForm
+from ..htmx import is_fragment, stop_polling
+from .generic import ObjectListView, safe_next
+
+
+class InstanceListView(LoginRequiredMixin, ObjectListView):
+    """My instances: filter by state, quick actions, rows refresh while any instance is busy."""
+
+    filterset = InstanceFilterSet
+    filterset_form = InstanceFilterForm
+    template_name = "web/instances.html"
+    fragment_template = "web/_instance_table.html"
+    per_page = 20
+    section = "instances"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return instance_list(user=request.user)
+
+    def get_extra_context(self, request: HttpRequest, queryset: QuerySet, page: Page) -> dict[str, Any]:
+        return {"any_busy": any(i.is_busy for i in page.object_list), "has_any": queryset.exists()}
+
+
+def flash_id(inst: Instance) -> str:
+    """DOM id of the "Launching/Stopping i-…" flash message, so the last progress poll can remove it."""
+    return f"flash-{inst.public_id}"
+
+
+def _own_instance(request: HttpRequest, public_id: str) -> Instance:
+    """The caller's instance, or 404 (never 403: another user's instance does not exist for you)."""
+    try:
+        return instance_get(user=request.user, public_id=public_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+LAUNCH_STEPS = [("scheduling", "Scheduling"), ("copying_image", "Copying image"), ("booting", "Booting"),
+                ("configuring", "Configuring"), ("running", "Running")]
+START_STEPS = [("powering_on", "Powering on"), ("booting", "Booting"), ("configuring", "Configuring"),
+               ("running", "Running")]
+# Events the launch pipeline writes when each step starts (to show where a failed launch stopped).
+STEP_EVENTS = {"instance.request": "scheduling", "instance.copy_image": "copying_image",
+               "instance.boot": "booting", "instance.configure": "configuring"}
+
+
+def _steps(sequence: list[tuple[str, str]], current: str | None, *, failed: bool = False) -> list[dict]:
+    keys = [k for k, _ in sequence]
+    index = keys.index(current) if current in keys else len(keys)
+    out = []
+    for i, (key, label) in enumerate(sequence):
+        status = "done" if i < index else ("current" if i == index else "todo")
+        if failed and i == index:
+            status = "failed"
+        out.append({"key": key, "label": label, "status": status})
+    return out
+
+
+def pipeline_steps(inst: Instance) -> tuple[str, list[dict]]:
+    """The steps of what the instance is going through now, each done / current / failed / to do."""
+    state, task = inst.state, inst.task
+    if state == "pending":
+        if inst.launched_at is None:
+            return "Launch", _steps(LAUNCH_STEPS, task or "scheduling")
+        return "Start", _steps(START_STEPS, task or "powering_on")
+    if state == "running" and task == "rebooting":
+        return "Reboot", _steps([("rebooting", "Rebooting"), ("running", "Running")], "rebooting")
+    if state == "running":
+        if task:
+            return "Working", _steps([(task, inst.get_task_display()), ("running", "Running")], task)
+        # Idle: show what brought it here last (a reboot or a start is not a launch).
+        last = (instance_events(instance=inst).filter(action__in=("instance.request", "instance.start",
+                                                                   "instance.reboot"))
+                .order_by("-id").values_list("action", flat=True).first())
+        if last == "instance.reboot":
+            return "Reboot", _steps([("rebooting", "Rebooting"), ("running", "Running")], None)
+        if last == "instance.start":
+            return "Start", _steps(START_STEPS, None)
+        return "Launch", _steps(LAUNCH_STEPS, None)
+    if state in ("stopping", "stopped"):
+        return "Stop", _steps([("powering_off", "Powering off"), ("stopped", "Stopped")],
+                              "powering_off" if state == "stopping" else None)
+    if state in ("shutting-down", "terminated"):
+        return "Terminate", _steps([("deleting", "Shutting down"), ("terminated", "Terminated")],
+                                   "deleting" if state == "shutting-down" else None)
+    # error: show how far the launch got before it failed
+    reached = "scheduling"
+    for action in instance_events(instance=inst).order_by("id").values_list("action", flat=True):
+        reached = STEP_EVENTS.get(action, reached)
+    if inst.launched_at is not None:
+        return "Failed", _steps([("error", "Error")], "error", failed=True)
+    return "Launch failed", _steps(LAUNCH_STEPS[:-1] + [("error", "Error")], reached, failed=True)
+
+
+def credentials_context(inst: Instance, *, revealed: dict | None = None) -> dict:
+    """What the credentials panel shows, without consuming the one-time password."""
+    windows = inst.appliance.os_family == "windows"
+    ip = inst.private_ip or "<private IP>"
+    if windows:
+        connect = f"Remote Desktop (RDP) to {ip}:3389 as {inst.login_user}"
+    elif inst.key_name:
+        connect = f"ssh -i {pem_filename(inst.key_name)} {inst.login_user}@{ip}"
+    else:
+        connect = f"ssh {inst.login_user}@{ip}"
+    uses_password = windows or not inst.key_name
+    return {
+        "creds_username": inst.login_user or inst.appliance.default_user,
+        "creds_connect": connect,
+        "creds_uses_password": uses_password,
+        "creds_ready": inst.state == "running" and bool(inst.private_ip),
+        # Only once nothing is pending: the live region stops polling then, so a revealed
+        # password is not swapped away by the next poll.
+        "creds_can_reveal": not inst.is_busy and inst.state == "running" and bool(inst.initial_password)
+        and not inst.credentials_shown_at,
+        "creds_shown_at": inst.credentials_shown_at,
+        "creds_password": (revealed or {}).get("password"),
+    }
+
+
+def instance_context(inst: Instance) -> dict:
+    title, steps = pipeline_steps(inst)
+    return {
+        "section": "instances",
+        "instance": inst,
+        "final": not inst.is_busy,
+        "steps_title": title,
+        "steps": steps,
+        "events": list(instance_events(instance=inst)[:50]),
+        "groups": list(inst.security_groups.prefetch_related("rules")),
+        **credentials_context(inst),
+    }
+
+
+@login_required
+@require_GET
+def instance_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    inst = _own_instance(request, public_id)
+    context = instance_context(inst)
+    # The flash lives outside the polled region; the final poll deletes it out of band, so a
+    # stand-in must exist when there is none (htmx reports an OOB swap without a target).
+    context["flash_id"] = flash_id(inst)
+    context["has_flash"] = any(m.extra_tags == context["flash_id"] for m in messages.get_messages(request))
+    return render(request, "web/instance_detail.html", context)
+
+
+@login_required
+@require_GET
+def instance_progress(request: HttpRequest, public_id: str) -> HttpResponse:
+    """The live fragment, polled every second until nothing is pending (then HTTP 286 stops htmx)."""
+    inst = _own_instance(request, public_id)
+    context = instance_context(inst)
+    if context["final"]:
+        return stop_polling(request, "web/_instance_live.html", {**context, "announce": True})
+    return render(request, "web/_instance_live.html", context)
+
+
+@login_required
+@require_POST
+def instance_do(request: HttpRequest, public_id: str, action: str) -> HttpResponse:
+    """stop / start / reboot / terminate (POST + CSRF only); terminate is confirmed first."""
+    inst = _own_instance(request, public_id)
+    if action not in TRANSITIONS:
+        raise Http404(f"No action '{action}'.")
+    back = safe_next(request, inst.get_absolute_url())
+    if action == "terminate" and request.POST.get("confirm") != "yes":
+        return render(request, "web/instance_confirm_terminate.html",
+                      {"section": "instances", "instance": inst, "next": back})
+    try:
+        instance_action(user=request.user, instance=inst, action=action)
+    except SkyportError as exc:
+        messages.error(request, exc.message)
+    else:
+        verb = {"stop": "Stopping", "start": "Starting", "reboot": "Rebooting", "terminate": "Terminating"}[action]
+        messages.success(request, f"{verb} {inst.public_id}{f' ({inst.name})' if inst.name else ''}.",
+                         extra_tags=flash_id(inst))
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def instance_reveal_credentials(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Reveal the generated password: shown once, then forgotten by the service."""
+    inst = _own_instance(request, public_id)
+    try:
+        revealed = instance_credentials(user=request.user, instance=inst)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    inst.refresh_from_db()
+    if is_fragment(request):
+        ctx = {"instance": inst, **credentials_context(inst, revealed=revealed)}
+        return render(request, "web/_credentials.html", ctx)
+    context = instance_context(inst)
+    context.update(credentials_context(inst, revealed=revealed))
+    return render(request, "web/instance_detail.html", context)
