@@ -1,14 +1,14 @@
 """pytest plugin (``-p tests.fixtures_domain``): domain test data and an inline pipeline driver.
 
-`drain()` runs the real pipeline steps (the same `pipeline_advance` the Celery task calls) until no
-instance has a step left, so service and API tests need no broker. Tests marked `celery` use the
+`drain()` runs the real steps (the same `engine.step_advance` the Celery task calls) until no
+row of any kind has a step left, so service and API tests need no broker. Tests marked `celery` use the
 real worker instead and keep real dispatch.
 """
 from __future__ import annotations
 
 import pytest
 
-from provisioning.services import pipeline
+from provisioning.pipeline import engine
 
 
 @pytest.fixture(autouse=True)
@@ -17,9 +17,9 @@ def _capture_dispatch(request, monkeypatch):
     if request.node.get_closest_marker("celery") or request.node.get_closest_marker("browser"):
         yield None
         return
-    sent: list[tuple[int, int, float]] = []
-    monkeypatch.setattr(pipeline, "step_enqueue",
-                        lambda *, instance_id, seq, countdown=0.0: sent.append((instance_id, seq, countdown)))
+    sent: list[tuple[str, int, int, float]] = []
+    monkeypatch.setattr(engine, "step_enqueue",
+                        lambda *, kind, object_id, seq, countdown=0.0: sent.append((kind, object_id, seq, countdown)))
     yield sent
 
 
@@ -65,16 +65,15 @@ def api_other(other_user):
 
 
 def drain(max_steps: int = 1000) -> int:
-    """Run pending pipeline steps inline until every instance is idle; return how many ran."""
-    from provisioning.models import Instance
-
+    """Run pending steps of every kind inline until no row has one left; return how many ran."""
     ran = 0
     while ran < max_steps:
-        pending = list(Instance.objects.exclude(step="").values_list("pk", "step_seq")[:50])
+        pending = [(kind.name, pk, seq) for kind in engine.kinds()
+                   for pk, seq in kind.pending().values_list("pk", "step_seq")[:50]]
         if not pending:
             return ran
-        for pk, seq in pending:
-            pipeline.pipeline_advance(instance_id=pk, seq=seq)
+        for kind, pk, seq in pending:
+            engine.step_advance(kind=kind, object_id=pk, seq=seq)
             ran += 1
     raise AssertionError(f"pipeline did not settle after {max_steps} steps")
 

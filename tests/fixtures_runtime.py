@@ -340,7 +340,8 @@ def _celery_env(redis: str) -> dict[str, str]:
 def celery_worker_session(redis_url, django_db_setup, django_db_blocker) -> Iterator[CeleryProcess]:
     """Session-wide real Celery worker on the test database and the session's test queue."""
     pool = os.environ.get("SKYPORT_TEST_WORKER_POOL", "prefork")
-    args = ["-l", "info", "-P", pool, "-Q", TEST_QUEUE, "--without-gossip", "--without-mingle"]
+    args = ["-l", "info", "-P", pool, "-Q", TEST_QUEUE, "--without-gossip", "--without-mingle",
+            "--include", "tests.provisioning.chore_kind"]  # a test-only step kind (tests/provisioning)
     if pool != "solo":
         args += ["-c", os.environ.get("SKYPORT_TEST_WORKER_CONCURRENCY", "2")]
     with django_db_blocker.unblock():

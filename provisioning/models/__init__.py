@@ -12,9 +12,10 @@ from .events import Event, IdempotencyRecord
 from .fleet import Host
 from .ids import _ami_id, _instance_id, _key_id, _pg_id, _reservation_id, _sg_id, new_public_id, stable_public_id
 from .instances import Claim, Instance, Reservation
+from .stepped import Stepped
 
 __all__ = [
     "Appliance", "Claim", "Event", "Host", "IdempotencyRecord", "Instance", "InstanceType", "KeyPair",
-    "PlacementGroup", "Quota", "Reservation", "SecurityGroup", "SecurityGroupRule",
+    "PlacementGroup", "Quota", "Reservation", "SecurityGroup", "SecurityGroupRule", "Stepped",
     "_ami_id", "_instance_id", "_key_id", "_pg_id", "_reservation_id", "_sg_id", "new_public_id", "stable_public_id",
 ]

@@ -16,6 +16,7 @@ from .access import KeyPair, PlacementGroup, SecurityGroup
 from .catalog import Appliance, InstanceType
 from .fleet import Host
 from .ids import _instance_id, _reservation_id
+from .stepped import Stepped
 
 
 class Reservation(models.Model):
@@ -31,7 +32,9 @@ class Reservation(models.Model):
         return self.public_id
 
 
-class Instance(models.Model):
+class Instance(Stepped):
+    """A guest. Its launch/stop/start/reboot/terminate steps run on the step engine (`Stepped`)."""
+
     public_id = models.CharField("instance id", max_length=24, unique=True, default=_instance_id, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="instances")
     reservation = models.ForeignKey(Reservation, on_delete=models.PROTECT, related_name="instances")
@@ -61,12 +64,6 @@ class Instance(models.Model):
     initial_password = models.CharField(max_length=64, blank=True)
     credentials_shown_at = models.DateTimeField(null=True, blank=True)
     console_log = models.TextField(blank=True)
-    # Pipeline bookkeeping: the step to run next, a sequence number that makes redelivered
-    # messages no-ops, and when the current step is expected to be done (for the reconciler).
-    step = models.CharField(max_length=24, blank=True)
-    step_seq = models.PositiveIntegerField(default=0)
-    step_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    step_attempts = models.PositiveSmallIntegerField(default=0)
     boot_plan = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)

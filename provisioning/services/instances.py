@@ -11,9 +11,9 @@ from ..choices import InstanceState
 from ..exceptions import NotFound
 from ..lifecycle import transition_check
 from ..models import Instance
+from ..pipeline.engine import step_schedule
 from .events import actor_name, event_record
 from .keypairs import pem_filename
-from .pipeline import step_schedule
 
 
 # --------------------------------------------------------------------------- actions

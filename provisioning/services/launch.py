@@ -23,12 +23,12 @@ from django.utils import timezone
 from ..choices import InstanceState, TaskState, VirtMode
 from ..exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaExceeded
 from ..models import Appliance, Host, Instance, InstanceType, KeyPair, PlacementGroup, Reservation
+from ..pipeline.engine import step_dispatch, step_prepare
 from ..placement import PlacementRequest, explain
 from ..units import mib_label, size_label
 from .events import actor_name, event_build, event_record, events_record
 from .idempotency import idempotent_reservation
 from .keypairs import NewKeyPair, keypair_get, keypair_new, keypair_new_problems
-from .pipeline import step_dispatch, step_prepare
 from .place import instance_place
 from .quotas import quota_shortfall_message, quota_usage
 from .security_groups import (

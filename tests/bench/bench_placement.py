@@ -81,10 +81,10 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------- measurements
 def stub_dispatch() -> list:
     """No worker here: count the pipeline messages instead of publishing them to a broker."""
-    from provisioning.services import pipeline
+    from provisioning.pipeline import engine
 
     sent: list = []
-    pipeline.step_enqueue = lambda *, instance_id, seq, countdown=0.0: sent.append(instance_id)
+    engine.step_enqueue = lambda *, kind, object_id, seq, countdown=0.0: sent.append(object_id)
     return sent
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from provisioning.models import Instance
-from provisioning.services import pipeline
+from provisioning.pipeline import engine
 from provisioning.services.keypairs import keypair_create
 from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import drain
@@ -20,7 +20,7 @@ OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElemen
 @pytest.fixture
 def inline_pipeline(monkeypatch):
     """Record dispatches instead of publishing them (no broker); `drain()` runs the steps."""
-    monkeypatch.setattr(pipeline, "step_enqueue", lambda **kwargs: None)
+    monkeypatch.setattr(engine, "step_enqueue", lambda **kwargs: None)
 
 
 def _log_in(page) -> None:

@@ -42,3 +42,16 @@ def test_worker_terminates_and_releases_capacity(celery_worker, catalog, user):
     inst.refresh_from_db()
     assert inst.host.instances_used == 0
     assert ledger_problems() == []
+
+
+def test_worker_drives_a_second_step_kind_on_the_same_task(celery_worker, catalog, user):
+    """The test-only "chore" kind (tests/provisioning/chore_kind.py) runs on `provisioning.advance`."""
+    from tests.provisioning.chore_kind import chore_start
+
+    inst = instance_launch(user=user, appliance="debian-12", instance_type="t3.micro").reservation.instances.get()
+    wait_for(lambda: _state(inst.pk) == ("running", ""), timeout=90)
+    chore_start(inst)
+    wait_for(lambda: inst.events.filter(action="chore.done").exists(), timeout=90, message="the chore to finish")
+    assert _state(inst.pk) == ("running", "")
+    assert list(inst.events.filter(action__startswith="chore.").order_by("id").values_list("action", flat=True)) \
+        == ["chore.tick", "chore.done"]

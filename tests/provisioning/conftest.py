@@ -18,7 +18,7 @@ import pytest
 from provisioning.fixtures.demo import host_modes
 from provisioning.fixtures.fleet import catalog_ensure
 from provisioning.models import Host, InstanceType
-from provisioning.services import pipeline
+from provisioning.pipeline import engine
 from tests import fixtures_runtime as fr
 from tools import runtime
 
@@ -140,10 +140,10 @@ def sim_worker(request, celery_worker, monkeypatch) -> Iterator[SimWorker]:
     app = Celery("skyport-cloud-tests", broker=url, set_as_current=False)  # shared tasks keep portal.celery
     app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
 
-    def enqueue(*, instance_id: int, seq: int, countdown: float = 0.0) -> None:
-        app.send_task("provisioning.advance", args=(instance_id, seq), countdown=countdown, queue=queue)
+    def enqueue(*, kind: str, object_id: int, seq: int, countdown: float = 0.0) -> None:
+        app.send_task("provisioning.advance", args=(kind, object_id, seq), countdown=countdown, queue=queue)
 
-    monkeypatch.setattr(pipeline, "step_enqueue", enqueue)
+    monkeypatch.setattr(engine, "step_enqueue", enqueue)
     fr._running_processes.append(proc)  # its log tail is attached to a failing test's report
     try:
         proc.start()

@@ -14,9 +14,9 @@ import pytest
 from django.utils import timezone
 
 from provisioning.models import Claim, Event, Instance
-from provisioning.services import pipeline
+from provisioning.pipeline import engine
+from provisioning.pipeline.reconciler import reconcile
 from provisioning.services.launch import instance_launch
-from provisioning.services.reconciler import reconcile
 from tests.fixtures_domain import ledger_problems
 from tests.fixtures_runtime import wait_for
 
@@ -43,7 +43,7 @@ def settled(pks: list[int]) -> bool:
 
 def later():
     """A moment past every current step's deadline (countdowns here are a few seconds at most)."""
-    return timezone.now() + timedelta(seconds=pipeline.STEP_GRACE_S + 30)
+    return timezone.now() + timedelta(seconds=engine.STEP_GRACE_S + 30)
 
 
 def heal(pks: list[int], timeout: float = 120) -> None:

@@ -9,10 +9,11 @@ from django.conf import settings as django_settings
 from django.db import connections, transaction
 
 from provisioning.models import Claim, Event, Host, Instance
+from provisioning.pipeline import engine
+from provisioning.pipeline.instance_steps import INSTANCE_KIND
+from provisioning.pipeline.reconciler import RETRY_BUDGET, ReconcileReport, reconcile, reconcile_row, stuck
 from provisioning.services import instances as svc
-from provisioning.services import pipeline
 from provisioning.services.launch import instance_launch
-from provisioning.services.reconciler import RETRY_BUDGET, reconcile, reconcile_instance, stuck_instances
 from provisioning.tasks import reconcile as reconcile_task
 from tests.fixtures_domain import drain, ledger_problems
 
@@ -50,10 +51,10 @@ def test_an_overdue_step_is_redispatched_with_the_same_sequence_number(
     with django_capture_on_commit_callbacks(execute=True):
         report = reconcile(now=now)
     assert report.redriven == [inst.public_id]
-    assert _capture_dispatch == [(inst.pk, seq, 0.0)]
+    assert _capture_dispatch == [("instance", inst.pk, seq, 0.0)]
     inst.refresh_from_db()
     assert (inst.step, inst.step_seq, inst.step_attempts) == (step, seq, 1)
-    assert inst.step_due_at == now + timedelta(seconds=pipeline.STEP_GRACE_S)  # backs off: not every beat
+    assert inst.step_due_at == now + timedelta(seconds=engine.STEP_GRACE_S)  # backs off: not every beat
     assert reconcile(now=now + timedelta(seconds=1)).redriven == []
     event = Event.objects.get(instance=inst, action="instance.redrive")
     assert event.message == "The copy image step was 30 s overdue; re-dispatched it (attempt 1 of 5)"
@@ -64,8 +65,8 @@ def test_the_original_and_the_redriven_message_run_the_step_once(fleet, user):
     inst = launch(user)
     seq = inst.step_seq
     reconcile(now=overdue(inst))
-    assert pipeline.pipeline_advance(instance_id=inst.pk, seq=seq) == "done"  # whichever comes first
-    assert pipeline.pipeline_advance(instance_id=inst.pk, seq=seq) == "stale"  # the other is a no-op
+    assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "done"  # whichever comes first
+    assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "stale"  # the other is a no-op
     drain()
     inst.refresh_from_db()
     assert inst.state == "running" and inst.step_attempts == 0
@@ -80,7 +81,7 @@ def test_progress_resets_the_attempt_count(fleet, user):
     reconcile(now=overdue(inst))
     inst.refresh_from_db()
     assert inst.step_attempts == 2
-    pipeline.pipeline_advance(instance_id=inst.pk, seq=inst.step_seq)
+    engine.step_advance(kind="instance", object_id=inst.pk, seq=inst.step_seq)
     inst.refresh_from_db()
     assert inst.step == "boot" and inst.step_attempts == 0
 
@@ -101,7 +102,7 @@ def test_past_the_budget_the_instance_fails_with_a_reason_and_frees_capacity(fle
     assert not Claim.objects.filter(instance=inst).exists()
     assert Host.objects.get(pk=inst.host_id).instances_used == 0
     assert Event.objects.filter(instance=inst, action="instance.error", level="error").exists()
-    assert pipeline.pipeline_advance(instance_id=inst.pk, seq=seq) == "stale"  # a late message changes nothing
+    assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "stale"  # a late message changes nothing
     assert ledger_problems() == []
     svc.instance_action(user=user, instance=inst, action="terminate")  # an errored instance can be cleaned up
     drain()
@@ -130,11 +131,10 @@ def test_a_stuck_terminate_is_redriven_too(fleet, user):
 def test_an_instance_that_advanced_meanwhile_is_left_alone(fleet, user):
     inst = launch(user)
     now = overdue(inst)
-    assert stuck_instances(now=now) == [inst.pk]
+    assert stuck(INSTANCE_KIND, now=now) == [inst.pk]
     drain()  # the worker got there first
-    from provisioning.services.reconciler import ReconcileReport
-
-    assert reconcile_instance(instance_id=inst.pk, now=now, budget=5, report=ReconcileReport(now=now)) == "skipped"
+    assert reconcile_row(kind=INSTANCE_KIND, object_id=inst.pk, now=now, budget=5,
+                         report=ReconcileReport(now=now)) == "skipped"
 
 
 def test_orphaned_claims_are_released(fleet, user):
@@ -157,7 +157,7 @@ def test_the_beat_task_runs_the_reconciler(fleet, user, _capture_dispatch, djang
     with django_capture_on_commit_callbacks(execute=True):
         result = reconcile_task.apply().get()
     assert result["redriven"] == [inst.public_id]
-    assert _capture_dispatch == [(inst.pk, inst.step_seq, 0.0)]
+    assert _capture_dispatch == [("instance", inst.pk, inst.step_seq, 0.0)]
 
 
 @pytest.mark.postgres

@@ -43,7 +43,7 @@ def test_one_request_runs_a_pinned_number_of_queries(catalog, user, _capture_dis
     inst = reservation.instances.get()
     assert inst.host_id and inst.private_ip and inst.step == "copy_image" and inst.step_seq == 1
     assert inst.step_due_at is not None
-    assert [s[:2] for s in _capture_dispatch][-1] == (inst.pk, 1)
+    assert [s[:3] for s in _capture_dispatch][-1] == ("instance", inst.pk, 1)
 
 
 def test_three_instances_cost_no_more_than_three_requests(catalog, user):

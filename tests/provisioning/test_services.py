@@ -6,13 +6,14 @@ import pytest
 from provisioning import lifecycle
 from provisioning.exceptions import InvalidRequest, InvalidState, QuotaExceeded
 from provisioning.models import Claim, Event, Instance, KeyPair, Reservation, SecurityGroup
+from provisioning.pipeline import engine, instance_steps
 from provisioning.services import instances as svc
-from provisioning.services import keypairs, pipeline, quotas
+from provisioning.services import keypairs, quotas
 from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import drain, ledger_problems
 
 pytestmark = pytest.mark.django_db
-REAL_STEP_ENQUEUE = pipeline.step_enqueue  # the autouse fixture replaces it in each test
+REAL_STEP_ENQUEUE = engine.step_enqueue  # the autouse fixture replaces it in each test
 
 
 def launch(user, **fields):
@@ -153,7 +154,7 @@ def test_terminate_while_pending_makes_queued_steps_stale(catalog, user):
     inst = launch(user)
     old_seq = inst.step_seq
     svc.instance_action(user=user, instance=inst, action="terminate")
-    assert pipeline.pipeline_advance(instance_id=inst.pk, seq=old_seq) == "stale"
+    assert engine.step_advance(kind="instance", object_id=inst.pk, seq=old_seq) == "stale"
     drain()
     inst.refresh_from_db()
     assert inst.state == "terminated"
@@ -163,8 +164,8 @@ def test_terminate_while_pending_makes_queued_steps_stale(catalog, user):
 def test_duplicate_delivery_runs_a_step_once(catalog, user):
     inst = launch(user)
     seq = inst.step_seq
-    assert pipeline.pipeline_advance(instance_id=inst.pk, seq=seq) == "done"
-    assert pipeline.pipeline_advance(instance_id=inst.pk, seq=seq) == "stale"
+    assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "done"
+    assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "stale"
     assert Event.objects.filter(instance=inst, action="instance.copy_image").count() == 1
 
 
@@ -174,7 +175,7 @@ def test_step_failure_ends_in_error_and_releases_the_claim(catalog, user, monkey
     def refuse(*a, **k):
         raise RuntimeError("disk image checksum mismatch")
 
-    monkeypatch.setattr(pipeline.driver, "boot_plan", refuse)
+    monkeypatch.setattr(instance_steps.driver, "boot_plan", refuse)
     drain()
     inst.refresh_from_db()
     assert inst.state == "error"
@@ -293,5 +294,5 @@ def test_unreachable_broker_does_not_fail_a_committed_request(monkeypatch, caplo
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     monkeypatch.setattr(tasks.advance, "apply_async", broker_down)
-    assert REAL_STEP_ENQUEUE(instance_id=1, seq=1) is False
+    assert REAL_STEP_ENQUEUE(kind="instance", object_id=1, seq=1) is False
     assert "reconciler will re-send" in caplog.text

@@ -20,12 +20,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from provisioning.choices import LIVE_STATES
 from provisioning.exceptions import InsufficientCapacity, InvalidRequest, InvalidState, QuotaExceeded
 from provisioning.models import Claim, Host, Instance, PlacementGroup
+from provisioning.pipeline import engine, instance_steps
+from provisioning.pipeline.reconciler import reconcile
 from provisioning.services import instances as svc
-from provisioning.services import pipeline
 from provisioning.services.claims import ledger_audit
 from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
-from provisioning.services.reconciler import reconcile
 from tests.fixtures_domain import drain, ledger_problems
 
 from .conftest import NO_VT, make_host
@@ -90,14 +90,14 @@ class LedgerMachine(RuleBasedStateMachine):
         if inst is not None:
             with transaction.atomic():
                 locked = Instance.objects.select_for_update(of=("self",)).select_related("host").get(pk=inst.pk)
-                pipeline.instance_fail(locked, "chaos: the step failed")
+                instance_steps.instance_fail(locked, "chaos: the step failed")
                 locked.save()
 
     @rule(steps=st.integers(1, 8))
     def worker_progress(self, steps):
         """A worker runs a few pending steps (others stay pending: lost or not yet due)."""
         for pk, seq in list(Instance.objects.exclude(step="").order_by("?").values_list("pk", "step_seq")[:steps]):
-            pipeline.pipeline_advance(instance_id=pk, seq=seq)
+            engine.step_advance(kind="instance", object_id=pk, seq=seq)
 
     @rule()
     def drain(self):

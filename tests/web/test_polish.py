@@ -8,8 +8,8 @@ from html import unescape
 import pytest
 
 from provisioning.models import Instance
+from provisioning.pipeline import engine
 from provisioning.services import instances as svc
-from provisioning.services import pipeline
 from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import drain
 from tests.web.conftest import launch_data
@@ -110,6 +110,6 @@ def test_start_progress_follows_the_task(web, catalog, user):
         assert "Start progress" in body
         if not inst.step:
             break
-        pipeline.pipeline_advance(instance_id=inst.pk, seq=inst.step_seq)
+        engine.step_advance(kind="instance", object_id=inst.pk, seq=inst.step_seq)
     assert seen == [("powering_on", ["Powering on"]), ("booting", ["Booting"]),
                     ("configuring", ["Configuring"]), ("", [])]

@@ -1,43 +1,24 @@
-"""The launch/stop/start/reboot/terminate pipelines, one idempotent step at a time.
+"""The instance kind on the step engine: launch, stop, start, reboot and terminate, one step each.
 
-Each step runs inside a transaction holding the instance row, does its work, records it, names
-the next step and schedules it with a countdown of `duration x SKYPORT_SIM_SPEED`. A message
-carries the step sequence number it was sent for; a redelivered or stale message finds the
-number moved on and does nothing. Workers never sleep through simulated time.
+Each step runs inside the engine's transaction holding the instance row, does its work, records
+it and names the next step with its simulated duration (`engine.step_advance` schedules it).
+The sequences below, with their labels, are what pages render as progress (`progress`).
 """
 from __future__ import annotations
 
-import logging
 import secrets
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
 
-from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from .. import driver
 from ..choices import InstanceState, TaskState
 from ..models import Instance
-from .claims import claim_release
-from .events import event_record
-
-log = logging.getLogger("skyport.pipeline")
-
-# Extra time a step may take past its simulated duration before the reconciler calls it stuck.
-STEP_GRACE_S = 60.0
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    next_step: str | None
-    delay_s: float = 0.0
-
-
-class StepFailed(Exception):
-    """A step cannot go on; the instance ends in `error` with this reason."""
+from ..selectors import instance_events
+from ..services.claims import claim_release
+from ..services.events import event_record
+from .engine import StepFailed, StepKind, StepOutcome, register_kind, step_schedule
 
 
 def _console(inst: Instance, lines) -> None:
@@ -172,60 +153,6 @@ STEPS: dict[str, Callable[[Instance], StepOutcome]] = {
 }
 
 
-# --------------------------------------------------------------------------- engine
-def countdown_for(delay_s: float) -> float:
-    return min(max(0.0, delay_s) * settings.SKYPORT_SIM_SPEED, settings.SKYPORT_MAX_COUNTDOWN_S)
-
-
-def step_schedule(inst: Instance, step: str | None, delay_s: float = 0.0) -> None:
-    """Set the next step on `inst` (caller saves) and enqueue it when the transaction commits."""
-    countdown = step_prepare(inst, step, delay_s)
-    if step:
-        step_dispatch(inst, countdown)
-
-
-def step_prepare(inst: Instance, step: str | None, delay_s: float = 0.0) -> float:
-    """Only set the next step's fields (no message yet); returns the countdown for `step_dispatch`.
-
-    Lets a request write the first step with the instance's INSERT and dispatch it only once the
-    instance is placed.
-    """
-    inst.step = step or ""
-    inst.step_seq += 1
-    inst.step_attempts = 0
-    if not step:
-        inst.step_due_at = None
-        return 0.0
-    countdown = countdown_for(delay_s)
-    inst.step_due_at = timezone.now() + timedelta(seconds=countdown + STEP_GRACE_S)
-    return countdown
-
-
-def step_dispatch(inst: Instance, countdown: float = 0.0) -> None:
-    """Enqueue the step set on `inst` when the transaction commits (never if it rolls back)."""
-    pk, seq = inst.pk, inst.step_seq
-    transaction.on_commit(lambda: step_enqueue(instance_id=pk, seq=seq, countdown=countdown))
-
-
-# Publishing happens after the commit, so the request has already succeeded: a broker that does not
-# answer must not turn it into an error (or hang the page). Try briefly, log, and let the reconciler
-# re-send the step once it is overdue.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
-
-
-def step_enqueue(*, instance_id: int, seq: int, countdown: float = 0.0) -> bool:
-    """Publish one step; False (logged) when the broker is unreachable."""
-    from ..tasks import advance  # tasks import this module
-
-    try:
-        advance.apply_async((instance_id, seq), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY)
-    except Exception as exc:  # kombu/redis connection errors vary by transport
-        log.warning("could not publish step %s of instance %s (%s); the reconciler will re-send it",
-                    seq, instance_id, exc)
-        return False
-    return True
-
-
 def instance_fail(inst: Instance, reason: str) -> None:
     """End in `error` with a reason, give the capacity back (caller holds the row and saves)."""
     claim_release(instance=inst)
@@ -237,28 +164,88 @@ def instance_fail(inst: Instance, reason: str) -> None:
     event_record(action="instance.error", instance=inst, message=reason, level="error")
 
 
-def pipeline_advance(*, instance_id: int, seq: int) -> str:
-    """Run the step that message `seq` was sent for, exactly once. Returns what happened."""
-    with transaction.atomic():
-        inst = (
-            Instance.objects.select_for_update(of=("self",))
-            .select_related("host", "appliance", "instance_type", "key_pair", "owner")
-            .filter(pk=instance_id)
-            .first()
-        )
-        if inst is None:
-            return "gone"
-        if inst.step_seq != seq or not inst.step:
-            return "stale"
-        step = STEPS.get(inst.step)
-        try:
-            if step is None:
-                raise StepFailed(f"unknown pipeline step '{inst.step}'")
-            outcome = step(inst)
-        except StepFailed as exc:
-            instance_fail(inst, str(exc))
-            inst.save()
-            return "failed"
-        step_schedule(inst, outcome.next_step, outcome.delay_s)
-        inst.save()
-        return "done"
+
+
+def _redrive_event(inst: Instance, message: str, data: dict) -> None:
+    event_record(action="instance.redrive", instance=inst, level="warning", message=message, data=data)
+
+
+INSTANCE_KIND = register_kind(StepKind(
+    name="instance", model=Instance, steps=STEPS, on_fail=instance_fail,
+    select_related=("host", "appliance", "instance_type", "key_pair", "owner"),
+    on_redrive=_redrive_event, stuck_note="; capacity released",
+))
+
+
+# --------------------------------------------------------------------------- progress, as pages show it
+# Each sequence names its stages by the step that starts them ("schedule" and "power_on" are the
+# request and the start transition) with the label pages show. The last stage is the outcome.
+Sequence = tuple[tuple[str, str], ...]
+LAUNCH_SEQUENCE: Sequence = (("schedule", "Scheduling"), ("copy_image", "Copying image"), ("boot", "Booting"),
+                             ("configure", "Configuring"), ("finish_launch", "Running"))
+START_SEQUENCE: Sequence = (("power_on", "Powering on"), ("boot", "Booting"), ("configure", "Configuring"),
+                            ("finish_launch", "Running"))
+REBOOT_SEQUENCE: Sequence = (("reboot_guest", "Rebooting"), ("finish_reboot", "Running"))
+STOP_SEQUENCE: Sequence = (("stop_guest", "Powering off"), ("finish_stop", "Stopped"))
+TERMINATE_SEQUENCE: Sequence = (("terminate_guest", "Shutting down"), ("finish_terminate", "Terminated"))
+# The stage an instance is in, from its task (what it is doing now).
+STAGE_OF_TASK = {
+    TaskState.SCHEDULING: "schedule", TaskState.COPYING_IMAGE: "copy_image", TaskState.BOOTING: "boot",
+    TaskState.CONFIGURING: "configure", TaskState.POWERING_ON: "power_on", TaskState.REBOOTING: "reboot_guest",
+    TaskState.POWERING_OFF: "stop_guest", TaskState.DELETING: "terminate_guest",
+}
+# Events the launch writes as each stage starts (to show where a failed launch stopped).
+STAGE_OF_EVENT = {"instance.request": "schedule", "instance.copy_image": "copy_image",
+                  "instance.boot": "boot", "instance.configure": "configure"}
+
+
+def _stages(sequence: Sequence, current: str | None, *, failed: bool = False) -> list[dict]:
+    keys = [key for key, _ in sequence]
+    index = keys.index(current) if current in keys else len(keys)
+    out = []
+    for i, (key, label) in enumerate(sequence):
+        status = "done" if i < index else ("current" if i == index else "todo")
+        if failed and i == index:
+            status = "failed"
+        out.append({"step": key, "label": label, "status": status})
+    return out
+
+
+def progress_with_title(inst: Instance) -> tuple[str, list[dict]]:
+    """What the instance is going through ("Launch", "Stop", ...) and each stage: done, current,
+    todo or failed. Pages render this; they never restate the order."""
+    state, current = inst.state, STAGE_OF_TASK.get(inst.task)
+    if state == InstanceState.PENDING:
+        if inst.launched_at is None:
+            return "Launch", _stages(LAUNCH_SEQUENCE, current or "schedule")
+        return "Start", _stages(START_SEQUENCE, current or "power_on")
+    if state == InstanceState.RUNNING and inst.task == TaskState.REBOOTING:
+        return "Reboot", _stages(REBOOT_SEQUENCE, current)
+    if state == InstanceState.RUNNING:
+        if inst.task:  # e.g. migrating: the guest keeps running meanwhile
+            return "Working", _stages(((inst.task, inst.get_task_display().capitalize()), ("done", "Running")),
+                                      inst.task)
+        # Idle: show what brought it here last (a reboot or a start is not a launch).
+        last = (instance_events(instance=inst).filter(action__in=("instance.request", "instance.start",
+                                                                   "instance.reboot"))
+                .order_by("-id").values_list("action", flat=True).first())
+        sequence = {"instance.reboot": ("Reboot", REBOOT_SEQUENCE),
+                    "instance.start": ("Start", START_SEQUENCE)}.get(last, ("Launch", LAUNCH_SEQUENCE))
+        return sequence[0], _stages(sequence[1], None)
+    if state in (InstanceState.STOPPING, InstanceState.STOPPED):
+        return "Stop", _stages(STOP_SEQUENCE, "stop_guest" if state == InstanceState.STOPPING else None)
+    if state in (InstanceState.SHUTTING_DOWN, InstanceState.TERMINATED):
+        return "Terminate", _stages(TERMINATE_SEQUENCE,
+                                    "terminate_guest" if state == InstanceState.SHUTTING_DOWN else None)
+    # error: how far the launch got before it failed
+    if inst.launched_at is not None:
+        return "Failed", _stages((("error", "Error"),), "error", failed=True)
+    reached = "schedule"
+    for action in instance_events(instance=inst).order_by("id").values_list("action", flat=True):
+        reached = STAGE_OF_EVENT.get(action, reached)
+    return "Launch failed", _stages(LAUNCH_SEQUENCE[:-1] + (("error", "Error"),), reached, failed=True)
+
+
+def progress(inst: Instance) -> list[dict]:
+    """The stages of what the instance is going through now: [{"step", "label", "status"}]."""
+    return progress_with_title(inst)[1]

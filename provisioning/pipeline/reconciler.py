@@ -1,14 +1,15 @@
-"""Self-healing: re-drive pipeline steps that did not advance in time, give up after a budget.
+"""Self-healing: re-drive steps that did not advance in time, of every registered kind; give up
+after a budget.
 
 Every scheduled step carries `step_due_at` (its countdown plus a grace period). If that time has
 passed and the step is still the current one, its message was lost: a worker died holding it, the
 broker lost it (Redis restarted empty, a flush), or it never got published. The reconciler sends
 the same step again with the same sequence number, so a late original and the copy cannot both
-run it (the pipeline drops the stale one). Past `retry_budget` re-dispatches without progress the
-instance ends in `error` with a reason and its capacity claim is released.
+run it (the engine drops the stale one). Past `retry_budget` re-dispatches without progress the
+operation ends through its kind's `on_fail` (an instance in `error` with its capacity released).
 
-Safe to run anywhere, any number of times, concurrently with workers: each instance is handled in
-its own short transaction holding its row (rows a worker holds right now are skipped).
+Safe to run anywhere, any number of times, concurrently with workers: each row is handled in its
+own short transaction holding it (rows a worker holds right now are skipped).
 """
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from django.utils import timezone
 
 from ..choices import LIVE_STATES
 from ..models import Claim, Instance
-from . import pipeline
-from .claims import claim_release
-from .events import event_record
+from ..services.claims import claim_release
+from ..services.events import event_record
+from . import engine
+from .engine import StepKind
 
 log = logging.getLogger("skyport.reconciler")
 
@@ -50,9 +52,9 @@ def retry_budget() -> int:
     return int(getattr(settings, "SKYPORT_RECONCILE_RETRY_BUDGET", RETRY_BUDGET))
 
 
-def stuck_instances(*, now: datetime, limit: int = BATCH) -> list[int]:
-    """Ids of instances whose current step is overdue (the `step_due_at` index), oldest first."""
-    return list(Instance.objects.exclude(step="").filter(step_due_at__lt=now)
+def stuck(kind: StepKind, *, now: datetime, limit: int = BATCH) -> list[int]:
+    """Ids of `kind`'s rows whose current step is overdue (the `step_due_at` index), oldest first."""
+    return list(kind.pending().filter(step_due_at__lt=now)
                 .order_by("step_due_at", "pk").values_list("pk", flat=True)[:limit])
 
 
@@ -60,38 +62,37 @@ def _step_words(step: str) -> str:
     return step.replace("_", " ")
 
 
-def reconcile_instance(*, instance_id: int, now: datetime, budget: int, report: ReconcileReport) -> str:
-    """Re-drive or fail one overdue instance; returns "redriven", "failed" or "skipped"."""
+def reconcile_row(*, kind: StepKind, object_id: int, now: datetime, budget: int, report: ReconcileReport) -> str:
+    """Re-drive or fail one overdue row of `kind`; returns "redriven", "failed" or "skipped"."""
     with transaction.atomic():
-        inst = (
-            Instance.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("host", "owner")
-            .filter(pk=instance_id, step_due_at__lt=now).exclude(step="")
-            .first()
-        )
-        if inst is None:  # advanced meanwhile, or a worker holds it right now
+        row = (kind.locked(skip_locked=True).filter(pk=object_id, step_due_at__lt=now)
+               .filter(step__in=list(kind.steps)).first())
+        if row is None:  # advanced meanwhile, or a worker holds it right now
             return "skipped"
-        step, seq = inst.step, inst.step_seq
-        if inst.step_attempts >= budget:
+        step, seq, label = row.step, row.step_seq, kind.label(row)
+        if row.step_attempts >= budget:
             reason = (f"The {_step_words(step)} step did not complete after {budget} re-dispatches "
-                      f"(its worker or broker message was lost each time); capacity released.")
-            pipeline.instance_fail(inst, reason)
-            inst.save()
-            report.failed.append(inst.public_id)
-            log.warning("reconciler: %s failed in step %s after %s re-dispatches", inst.public_id, step, budget)
+                      f"(its worker or broker message was lost each time){kind.stuck_note}.")
+            engine.step_fail(kind, row, reason)
+            row.save()
+            report.failed.append(label)
+            log.warning("reconciler: %s %s failed in step %s after %s re-dispatches", kind.name, label, step, budget)
             return "failed"
-        overdue = max(0.0, (now - inst.step_due_at).total_seconds())
-        inst.step_attempts += 1
-        inst.step_due_at = now + timedelta(seconds=pipeline.STEP_GRACE_S)
-        inst.save(update_fields=["step_attempts", "step_due_at", "updated_at"])
-        event_record(action="instance.redrive", instance=inst, level="warning",
-                     message=f"The {_step_words(step)} step was {overdue:.0f} s overdue; re-dispatched it "
-                             f"(attempt {inst.step_attempts} of {budget})",
-                     data={"step": step, "seq": seq, "attempt": inst.step_attempts})
-        pk = inst.pk
+        overdue = max(0.0, (now - row.step_due_at).total_seconds())
+        row.step_attempts += 1
+        row.step_due_at = now + timedelta(seconds=engine.STEP_GRACE_S)
+        fields = ["step_attempts", "step_due_at"]
+        if any(f.name == "updated_at" for f in row._meta.concrete_fields):
+            fields.append("updated_at")
+        row.save(update_fields=fields)
+        if kind.on_redrive is not None:
+            kind.on_redrive(row, f"The {_step_words(step)} step was {overdue:.0f} s overdue; re-dispatched it "
+                                 f"(attempt {row.step_attempts} of {budget})",
+                            {"step": step, "seq": seq, "attempt": row.step_attempts})
+        name, pk = kind.name, row.pk
         # Looked up at commit time (not bound now) so tests can capture dispatch.
-        transaction.on_commit(lambda: pipeline.step_enqueue(instance_id=pk, seq=seq, countdown=0.0))
-        report.redriven.append(inst.public_id)
+        transaction.on_commit(lambda: engine.step_enqueue(kind=name, object_id=pk, seq=seq, countdown=0.0))
+        report.redriven.append(label)
         return "redriven"
 
 
@@ -114,12 +115,13 @@ def release_orphan_claims(report: ReconcileReport) -> None:
 
 
 def reconcile(*, now: datetime | None = None, budget: int | None = None, limit: int = BATCH) -> ReconcileReport:
-    """One pass over overdue steps and orphaned claims. `now` is explicit for tests."""
+    """One pass over overdue steps of every kind and orphaned claims. `now` is explicit for tests."""
     now = now or timezone.now()
     budget = retry_budget() if budget is None else budget
     report = ReconcileReport(now=now)
-    for pk in stuck_instances(now=now, limit=limit):
-        reconcile_instance(instance_id=pk, now=now, budget=budget, report=report)
+    for kind in engine.kinds():
+        for pk in stuck(kind, now=now, limit=limit):
+            reconcile_row(kind=kind, object_id=pk, now=now, budget=budget, report=report)
     release_orphan_claims(report)
     if report.redriven or report.failed or report.orphan_claims_released:
         log.info("reconciler: re-drove %d, failed %d, released %d orphan claims",

@@ -1,0 +1,195 @@
+"""The step engine: every long operation is a `Stepped` row moved forward one step per Celery task.
+
+A kind (`StepKind`) names a model, its table of steps and how an operation of that kind fails.
+`step_advance` locks the row, checks that the message's sequence number is still the current one
+(a redelivered or stale message does nothing), runs the step, records what it names next and
+schedules it with a countdown of `simulated duration x SKYPORT_SIM_SPEED`. Workers never sleep
+through simulated time, and one task (`provisioning.advance(kind, id, seq)`) serves every kind.
+The reconciler (`pipeline.reconciler`) re-drives overdue steps of every registered kind.
+
+Two kinds may share a model (their step names must differ): the step a row waits on says which
+kind drives it, so dispatch needs no kind column.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from ..models import Stepped
+
+log = logging.getLogger("skyport.pipeline")
+
+# Extra time a step may take past its simulated duration before the reconciler calls it stuck.
+STEP_GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a step names next (None: the operation is over) and its simulated duration."""
+
+    next_step: str | None
+    delay_s: float = 0.0
+
+
+class StepFailed(Exception):
+    """A step cannot go on; the kind's `on_fail` ends the operation with this reason."""
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """One kind of stepped operation: its rows, its step table and how it fails.
+
+    `on_fail(row, reason)` ends the operation cleanly (the caller holds the row and saves it);
+    `on_redrive(row, message, data)` records a re-dispatch (an event); `stuck_note` is appended
+    to the reconciler's reason when it gives up (what the failure undid, in words).
+    """
+
+    name: str
+    model: type[Stepped]
+    steps: Mapping[str, Callable[[Stepped], StepOutcome]]
+    on_fail: Callable[[Stepped, str], None]
+    select_related: tuple[str, ...] = ()
+    on_redrive: Callable[[Stepped, str, dict], None] | None = None
+    stuck_note: str = ""
+    label: Callable[[Stepped], str] = field(default=lambda row: str(getattr(row, "public_id", row.pk)))
+
+    def pending(self) -> models.QuerySet:
+        """Rows waiting on one of this kind's steps."""
+        return self.model.objects.filter(step__in=list(self.steps))
+
+    def locked(self, **lookups) -> models.QuerySet:
+        return self.model.objects.select_for_update(**lookups, of=("self",)).select_related(*self.select_related)
+
+
+_KINDS: dict[str, StepKind] = {}
+
+
+def register_kind(kind: StepKind) -> StepKind:
+    """Add a kind (idempotent for the same object); refuses a name or a step another kind owns."""
+    existing = _KINDS.get(kind.name)
+    if existing is kind:
+        return kind
+    if existing is not None:
+        raise ValueError(f"step kind '{kind.name}' is already registered")
+    for other in _KINDS.values():
+        shared = set(other.steps) & set(kind.steps) if other.model is kind.model else set()
+        if shared:
+            raise ValueError(f"steps {sorted(shared)} of {kind.name} already belong to {other.name}")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def unregister_kind(name: str) -> None:
+    """For tests that register a kind of their own."""
+    _KINDS.pop(name, None)
+
+
+def kinds() -> Iterator[StepKind]:
+    return iter(list(_KINDS.values()))
+
+
+def kind_get(name: str) -> StepKind | None:
+    return _KINDS.get(name)
+
+
+def kind_of(row: Stepped, step: str) -> StepKind:
+    """The kind whose table holds `step` for this row's model."""
+    for kind in _KINDS.values():
+        if isinstance(row, kind.model) and step in kind.steps:
+            return kind
+    raise LookupError(f"no registered step kind runs step '{step}' of {type(row).__name__}")
+
+
+# --------------------------------------------------------------------------- scheduling
+def countdown_for(delay_s: float) -> float:
+    """Simulated seconds to wall-clock seconds (SKYPORT_SIM_SPEED), capped for the broker."""
+    return min(max(0.0, delay_s) * settings.SKYPORT_SIM_SPEED, settings.SKYPORT_MAX_COUNTDOWN_S)
+
+
+def step_prepare(row: Stepped, step: str | None, delay_s: float = 0.0) -> float:
+    """Only set the next step's fields (no message yet); returns the countdown for `step_dispatch`.
+
+    Lets a request write the first step with the row's INSERT and dispatch it only once the row is
+    placed.
+    """
+    row.step = step or ""
+    row.step_seq += 1
+    row.step_attempts = 0
+    if not step:
+        row.step_due_at = None
+        return 0.0
+    countdown = countdown_for(delay_s)
+    row.step_due_at = timezone.now() + timedelta(seconds=countdown + STEP_GRACE_S)
+    return countdown
+
+
+def step_dispatch(row: Stepped, countdown: float = 0.0) -> None:
+    """Enqueue the step set on `row` when the transaction commits (never if it rolls back)."""
+    kind, pk, seq = kind_of(row, row.step).name, row.pk, row.step_seq
+    transaction.on_commit(lambda: step_enqueue(kind=kind, object_id=pk, seq=seq, countdown=countdown))
+
+
+def step_schedule(row: Stepped, step: str | None, delay_s: float = 0.0) -> None:
+    """Set the next step on `row` (caller saves) and enqueue it when the transaction commits."""
+    countdown = step_prepare(row, step, delay_s)
+    if step:
+        step_dispatch(row, countdown)
+
+
+# Publishing happens after the commit, so the request has already succeeded: a broker that does not
+# answer must not turn it into an error (or hang the page). Try briefly, log, and let the reconciler
+# re-send the step once it is overdue.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def step_enqueue(*, kind: str, object_id: int, seq: int, countdown: float = 0.0) -> bool:
+    """Publish one step; False (logged) when the broker is unreachable."""
+    from ..tasks import advance  # imported here: `tasks` imports this module
+
+    try:
+        advance.apply_async((kind, object_id, seq), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY)
+    except Exception as exc:  # kombu/redis connection errors vary by transport
+        log.warning("could not publish step %s of %s %s (%s); the reconciler will re-send it",
+                    seq, kind, object_id, exc)
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- running
+def step_fail(kind: StepKind, row: Stepped, reason: str) -> None:
+    """End the operation through its kind (caller holds the row and saves); no step is left."""
+    kind.on_fail(row, reason)
+    if row.step:
+        step_prepare(row, None)
+
+
+def step_advance(*, kind: str, object_id: int, seq: int) -> str:
+    """Run the step that message `seq` was sent for, exactly once: "done", "failed", "stale" or "gone"."""
+    sk = _KINDS.get(kind)
+    if sk is None:
+        log.error("step message for unknown kind %r (object %s, seq %s) dropped", kind, object_id, seq)
+        return "unknown kind"
+    with transaction.atomic():
+        row = sk.locked().filter(pk=object_id).first()
+        if row is None:
+            return "gone"
+        if row.step_seq != seq or not row.step:
+            return "stale"
+        step = sk.steps.get(row.step)
+        try:
+            if step is None:
+                raise StepFailed(f"unknown {sk.name} step '{row.step}'")
+            outcome = step(row)
+        except StepFailed as exc:
+            step_fail(sk, row, str(exc))
+            row.save()
+            return "failed"
+        step_schedule(row, outcome.next_step, outcome.delay_s)
+        row.save()
+        return "done"
