@@ -5,7 +5,6 @@ user's instance, key pair or security group is a 404 on every endpoint, never a 
 """
 from __future__ import annotations
 
-from cryptography.exceptions import UnsupportedAlgorithm
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
@@ -30,7 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from provisioning.exceptions import InvalidRequest, NotFound
+from provisioning.exceptions import NotFound
 from provisioning.filtersets import ApplianceFilterSet, InstanceFilterSet
 from provisioning.models import Instance, KeyPair, Reservation, SecurityGroup
 from provisioning.placement import PlacementRequest
@@ -45,7 +44,7 @@ from provisioning.selectors import (
     keypair_list,
     security_group_list,
 )
-from provisioning.services.events import actor_name, event_record
+from provisioning.services.events import actor_name
 from provisioning.services.instances import instance_action, instance_credentials
 from provisioning.services.keypairs import keypair_create, keypair_delete, keypair_get, keypair_import
 from provisioning.services.launch import LaunchResult, instance_launch, launch_validate
@@ -412,11 +411,7 @@ class KeyPairViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveMode
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         if data["public_key"].strip():
-            try:
-                kp = keypair_import(user=request.user, name=data["name"], public_key=data["public_key"])
-            except UnsupportedAlgorithm as exc:  # parse_public_key lets this one through (unknown key type)
-                raise InvalidRequest({"public_key": "Unsupported key type; paste an 'ssh-ed25519 AAAA…' or "
-                                                    "'ssh-rsa AAAA…' public key."}) from exc
+            kp = keypair_import(user=request.user, name=data["name"], public_key=data["public_key"])
             private = None
         else:
             created = keypair_create(user=request.user, name=data["name"], key_type=data["key_type"])
@@ -474,10 +469,7 @@ class SecurityGroupViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.Retrie
         ser = SecurityGroupCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
-        name = data["name"].strip()
-        if name and security_group_list(user=request.user).filter(name=name).exists():
-            raise InvalidRequest({"name": f"You already have a security group named '{name}'; choose another name."})
-        group = security_group_create(user=request.user, name=name, description=data["description"],
+        group = security_group_create(user=request.user, name=data["name"], description=data["description"],
                                       rules=data["rules"])
         group = self.get_queryset().get(pk=group.pk)
         return Response(SecurityGroupSerializer(group).data, status=status.HTTP_201_CREATED,
@@ -516,10 +508,7 @@ class UserQuotaView(SafeLookupMixin, APIView):
         user = self._user(username)
         ser = QuotaSetSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        quota_set(user=user, **ser.validated_data)
-        event_record(action="quota.set", owner=user, actor=actor_name(request.user),
-                     message="Quota set to {instances} instances, {vcpus} vCPU, {memory_mib} MiB".format(
-                         **ser.validated_data))
+        quota_set(user=user, actor=actor_name(request.user), **ser.validated_data)
         return Response(quota_usage(user=user).as_dict())
 
 

@@ -35,12 +35,16 @@ def instance_action(*, user, instance: Instance, action: str, actor: str | None 
 
 
 def instance_login_hint(instance: Instance) -> dict:
-    """How to log in, without any secret (only `instance_credentials` ever returns the password)."""
+    """How to log in, without any secret (only `instance_credentials` ever returns the password).
+
+    The one connect-string builder: the web page, the REST API and EC2 all show `connect` as is
+    (None until the instance has an address).
+    """
     ip = instance.private_ip
     if not ip:
         connect = None
     elif instance.appliance.os_family == "windows":
-        connect = f"Remote Desktop to {ip}:3389 as {instance.login_user}"
+        connect = f"Remote Desktop (RDP) to {ip}:3389 as {instance.login_user}"
     elif instance.key_name:
         connect = f"ssh -i {pem_filename(instance.key_name)} {instance.login_user}@{ip}"
     else:

@@ -17,6 +17,7 @@ from .events import actor_name, event_record
 
 NAME_RE = re.compile(r"^[A-Za-z0-9 ._\-@+=,:/]{1,255}$")
 KEY_TYPES = ("ed25519", "rsa")
+UNSUPPORTED = "Unsupported key type '{kind}': paste an 'ssh-ed25519 AAAA…' or 'ssh-rsa AAAA…' public key."
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ def parse_public_key(public_key: str) -> tuple[str, str]:
         raise InvalidRequest({"public_key": "Paste an OpenSSH public key (ssh-ed25519 AAAA… or ssh-rsa AAAA…)."})
     try:
         loaded = serialization.load_ssh_public_key(text.encode())
-    except (ValueError, TypeError, IndexError, UnsupportedAlgorithm) as exc:
+    except UnsupportedAlgorithm as exc:  # a well-formed key of a type we do not take (ssh-dss, sk-…)
+        raise InvalidRequest({"public_key": UNSUPPORTED.format(kind=text.split()[0][:40])}) from exc
+    except (ValueError, TypeError, IndexError) as exc:
         raise InvalidRequest(
             {"public_key": "This is not a valid OpenSSH public key; expected 'ssh-ed25519 AAAA…' or 'ssh-rsa AAAA…'."}
         ) from exc
@@ -110,7 +113,7 @@ def parse_public_key(public_key: str) -> tuple[str, str]:
     elif isinstance(loaded, ed25519.Ed25519PublicKey):
         kind = "ed25519"
     else:
-        raise InvalidRequest({"public_key": "Only ssh-ed25519 and ssh-rsa keys are supported."})
+        raise InvalidRequest({"public_key": UNSUPPORTED.format(kind=text.split()[0][:40])})
     normalised = loaded.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     comment = text.split()[2] if len(text.split()) > 2 else ""
     return (f"{normalised} {comment}".strip(), kind)

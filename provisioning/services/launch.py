@@ -30,7 +30,7 @@ from .events import actor_name, event_build, event_record, events_record
 from .idempotency import idempotent_reservation
 from .keypairs import NewKeyPair, keypair_get, keypair_new, keypair_new_problems
 from .place import instance_place
-from .quotas import quota_shortfall_message, quota_usage
+from .quotas import quota_usage
 from .security_groups import (
     MAX_RULES,
     MAX_SECURITY_GROUPS,
@@ -216,11 +216,11 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> R
         virt_mode=spec.virt_mode, placement_group=spec.placement_group,
     )
     with transaction.atomic():
-        usage = quota_usage(user=user, lock=True)
-        allowed = usage.fits(vcpus=it.vcpus, memory_mib=it.memory_mib)
-        if allowed < spec.min_count:
-            raise QuotaExceeded({"quota": quota_shortfall_message(
-                usage, count=spec.min_count, vcpus=it.vcpus, memory_mib=it.memory_mib)})
+        check = quota_usage(user=user, lock=True).check(
+            count=spec.min_count, vcpus=it.vcpus, memory_mib=it.memory_mib)
+        if check.exceeds:
+            raise QuotaExceeded({"quota": check.message})
+        allowed = check.fits
         groups = security_groups_resolve(user=user, refs=spec.security_group_refs)
         if spec.new_rules is not None:
             stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")

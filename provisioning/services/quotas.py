@@ -4,11 +4,85 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from ..choices import LIVE_STATES
 from ..db import prepared_cursor
 from ..models import Instance, InstanceType, Quota
+from ..units import mib_label
+from .events import event_record
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    """One resource of a quota check: what a request asks against the limit and what is in use."""
+
+    name: str  # instances, vcpus or memory (memory is in MiB)
+    label: str  # as a page heads it: "Instances", "vCPUs", "Memory"
+    ask: int
+    used: int
+    limit: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+    @property
+    def exceeds(self) -> bool:
+        return self.ask > self.remaining
+
+    @property
+    def percent(self) -> int:
+        """Share of the limit in use (100 when the limit is 0 or below what is in use)."""
+        return min(100, round(100 * self.used / self.limit)) if self.limit else 100
+
+    @property
+    def ask_percent(self) -> int:
+        """Share of the limit this request adds, drawn after `percent` (never past 100 in all)."""
+        return min(100 - self.percent, round(100 * self.ask / self.limit)) if self.limit else 0
+
+    def text(self, value: int) -> str:
+        """A figure of this row as people read it ('1.5 GiB' for memory)."""
+        return mib_label(value, gib_only=True) if self.name == "memory" else str(value)
+
+    @property
+    def usage(self) -> str:
+        """'2 of 5 used', or, for a quota lowered below what runs, '3 used, over the limit of 1'."""
+        if self.used > self.limit:
+            return f"{self.text(self.used)} used, over the limit of {self.text(self.limit)}"
+        return f"{self.text(self.used)} of {self.text(self.limit)} used"
+
+    @property
+    def shortfall(self) -> str:
+        """'memory: limit 5 GiB, in use 2 GiB, requested 4 GiB' (the refusal's words for this row)."""
+        what = "vCPUs" if self.name == "vcpus" else self.name
+        return (f"{what}: limit {self.text(self.limit)}, in use {self.text(self.used)}, "
+                f"requested {self.text(self.ask)}")
+
+
+@dataclass(frozen=True)
+class QuotaCheck:
+    """A request held against a quota: the rows a page shows and the one message a refusal gives."""
+
+    rows: tuple[QuotaRow, ...]
+    count: int
+    fits: int  # how many instances of this size the quota admits
+
+    @property
+    def exceeds(self) -> bool:
+        return any(row.exceeds for row in self.rows)
+
+    @property
+    def message(self) -> str:
+        """Empty when the request fits; else what refuses it and what to do (the form and the API say this)."""
+        if not self.exceeds:
+            return ""
+        parts = "; ".join(row.shortfall for row in self.rows if row.exceeds)
+        if self.fits:
+            advice = f"At most {self.fits} fit{'s' if self.fits == 1 else ''}; lower the count or pick a smaller type."
+        else:
+            advice = "Terminate instances or ask an operator to raise your quota."
+        return f"Quota exceeded — {parts}. {advice}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +112,16 @@ class QuotaUsage:
         by_vcpu = self.remaining_vcpus // vcpus if vcpus else by_count
         by_mem = self.remaining_memory_mib // memory_mib if memory_mib else by_count
         return max(0, min(by_count, by_vcpu, by_mem))
+
+    def check(self, *, count: int, vcpus: int, memory_mib: int) -> QuotaCheck:
+        """`count` instances of `vcpus` and `memory_mib` each against this quota (the one quota check)."""
+        count = max(1, count)
+        rows = (
+            QuotaRow("instances", "Instances", count, self.used_instances, self.limit_instances),
+            QuotaRow("vcpus", "vCPUs", count * vcpus, self.used_vcpus, self.limit_vcpus),
+            QuotaRow("memory", "Memory", count * memory_mib, self.used_memory_mib, self.limit_memory_mib),
+        )
+        return QuotaCheck(rows=rows, count=count, fits=self.fits(vcpus=vcpus, memory_mib=memory_mib))
 
     def as_dict(self) -> dict:
         return {
@@ -96,28 +180,13 @@ def _live_usage(user_id: int) -> tuple[int, int, int]:
     return int(n), int(v), int(m)
 
 
-def _gib(mib: int) -> str:
-    return f"{mib / 1024:g} GiB"  # as the launch form's quota panel shows memory
-
-
-def quota_shortfall_message(usage: QuotaUsage, *, count: int, vcpus: int, memory_mib: int) -> str:
-    """Name the resource, the limit and the usage that refuse the request."""
-    parts = []
-    if usage.used_instances + count > usage.limit_instances:
-        parts.append(f"instances: limit {usage.limit_instances}, in use {usage.used_instances}, requested {count}")
-    if usage.used_vcpus + count * vcpus > usage.limit_vcpus:
-        parts.append(f"vCPUs: limit {usage.limit_vcpus}, in use {usage.used_vcpus}, requested {count * vcpus}")
-    if usage.used_memory_mib + count * memory_mib > usage.limit_memory_mib:
-        parts.append(
-            f"memory: limit {_gib(usage.limit_memory_mib)}, in use {_gib(usage.used_memory_mib)}, "
-            f"requested {_gib(count * memory_mib)}"
-        )
-    return "Quota exceeded — " + "; ".join(parts) + ". Terminate instances or ask an operator to raise your quota."
-
-
-def quota_set(*, user, instances: int, vcpus: int, memory_mib: int) -> Quota:
-    quota = quota_get_or_create(user=user)
-    quota.instances, quota.vcpus, quota.memory_mib = instances, vcpus, memory_mib
-    quota.full_clean()
-    quota.save()
+def quota_set(*, user, instances: int, vcpus: int, memory_mib: int, actor: str = "system") -> Quota:
+    """Set a user's limits (effective at once; nothing running is taken away) and log who did it."""
+    with transaction.atomic():
+        quota = quota_get_or_create(user=user)
+        quota.instances, quota.vcpus, quota.memory_mib = instances, vcpus, memory_mib
+        quota.full_clean()
+        quota.save()
+        event_record(action="quota.set", owner=user, actor=actor,
+                     message=f"Quota set to {instances} instances, {vcpus} vCPU, {memory_mib} MiB")
     return quota

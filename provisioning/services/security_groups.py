@@ -59,6 +59,8 @@ def security_group_create(*, user, name: str, description: str = "", rules: Iter
         raise InvalidRequest({"name": "Give the security group a name."})
     if len(name) > 255:
         raise InvalidRequest({"name": "Security group names are at most 255 characters."})
+    if SecurityGroup.objects.filter(owner=user, name=name).exists():
+        raise InvalidRequest({"name": f"You already have a security group named '{name}'; choose another name."})
     rules = list(rules)
     if len(rules) > MAX_RULES:
         raise InvalidRequest({"rules": f"At most {MAX_RULES} rules per security group; this one has {len(rules)}."})
@@ -66,8 +68,9 @@ def security_group_create(*, user, name: str, description: str = "", rules: Iter
         try:
             with transaction.atomic():
                 group = SecurityGroup.objects.create(owner=user, name=name, description=description[:255])
-        except IntegrityError as exc:
-            raise InvalidRequest({"name": f"You already have a security group named '{name}'."}) from exc
+        except IntegrityError as exc:  # a racing request took the name after the check above
+            raise InvalidRequest({"name": f"You already have a security group named '{name}'; choose another "
+                                          "name."}) from exc
         SecurityGroupRule.objects.bulk_create(
             SecurityGroupRule(group=group, protocol=r.protocol, from_port=r.from_port, to_port=r.to_port,
                               cidr=r.cidr, description=r.description)

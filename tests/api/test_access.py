@@ -53,6 +53,7 @@ def test_import_public_key(api):
 @pytest.mark.parametrize("body,field", [
     ({"name": "k", "public_key": "ssh-rsa not-base64"}, "public_key"),
     ({"name": "k", "public_key": "hello world"}, "public_key"),
+    ({"name": "k", "public_key": "ssh-foo AAAAB3NzaC1yc2E="}, "public_key"),  # unsupported type: the service says so
     ({"name": ""}, "name"),
     ({"name": "bad\nname"}, "name"),
     ({}, "name"),

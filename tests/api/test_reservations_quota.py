@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from provisioning.models import Host, InstanceType
+from provisioning.models import Event, Host, InstanceType
 from provisioning.services.quotas import quota_set
 from tests.fixtures_domain import drain, ledger_problems
 
@@ -115,6 +115,8 @@ def test_staff_sets_a_users_quota(catalog, user, staff_user, api):
     staff.force_authenticate(staff_user)
     resp = staff.put("/api/v1/users/alice/quota/", {"instances": 3, "vcpus": 6, "memory_mib": 8192}, format="json")
     assert resp.status_code == 200 and resp.data["instances"]["limit"] == 3
+    (event,) = Event.objects.filter(action="quota.set")  # written once, by quota_set
+    assert event.actor == staff_user.username and event.owner == user
     assert api.get("/api/v1/quota/").data["vcpus"]["limit"] == 6
     assert staff.get("/api/v1/users/alice/quota/").data["memory_mib"]["limit"] == 8192
     assert staff.put("/api/v1/users/nobody/quota/", {"instances": 1, "vcpus": 1, "memory_mib": 1},

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from provisioning.exceptions import QuotaExceeded
-from provisioning.models import Instance, Quota
+from provisioning.models import Event, Instance, Quota
 from provisioning.services import instances as svc
 from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set, quota_usage
@@ -22,15 +22,18 @@ def launch(user, itype: str = "t3.small", **kw):
     return instance_launch(user=user, appliance="debian-12", instance_type=itype, **kw).reservation
 
 
-@pytest.mark.parametrize("limits, itype, count, words", [
+TERMINATE = "Terminate instances or ask an operator to raise your quota."
+
+
+@pytest.mark.parametrize("limits, itype, count, words, advice", [
     ({"instances": 1, "vcpus": 100, "memory_mib": 10**6}, "t3.small", 1,
-     "instances: limit 1, in use 1, requested 1"),
+     "instances: limit 1, in use 1, requested 1", TERMINATE),
     ({"instances": 10, "vcpus": 4, "memory_mib": 10**6}, "t3.small", 2,
-     "vCPUs: limit 4, in use 2, requested 4"),
+     "vCPUs: limit 4, in use 2, requested 4", "At most 1 fits; lower the count or pick a smaller type."),
     ({"instances": 10, "vcpus": 100, "memory_mib": 5 * 1024}, "t3.medium", 1,
-     "memory: limit 5 GiB, in use 2 GiB, requested 4 GiB"),
+     "memory: limit 5 GiB, in use 2 GiB, requested 4 GiB", TERMINATE),
 ])
-def test_quota_error_names_resource_limit_and_usage(fleet, user, limits, itype, count, words):
+def test_quota_error_names_resource_limit_and_usage(fleet, user, limits, itype, count, words, advice):
     quota_set(user=user, **limits)
     launch(user)  # in use: 1 instance, 2 vCPU, 2048 MiB
     with pytest.raises(QuotaExceeded) as err:
@@ -38,7 +41,7 @@ def test_quota_error_names_resource_limit_and_usage(fleet, user, limits, itype, 
     assert err.value.status == 400 and err.value.code == "quota_exceeded"
     message = err.value.errors["quota"][0]
     assert message.startswith("Quota exceeded — ") and words in message
-    assert message.endswith("Terminate instances or ask an operator to raise your quota.")
+    assert message.endswith(advice)
     assert Instance.objects.count() == 1 and ledger_problems() == []
 
 
@@ -65,3 +68,35 @@ def test_quota_set_takes_effect_at_once_and_is_validated(fleet, user):
     with pytest.raises(QuotaExceeded):
         launch(user)
     assert Quota.objects.get(user=user).instances == 1
+
+
+def test_one_check_gives_the_rows_a_page_shows_and_the_message_a_refusal_gives(fleet, user):
+    quota_set(user=user, instances=5, vcpus=8, memory_mib=3 * 1024)
+    launch(user)  # in use: 1 instance, 2 vCPU, 2 GiB
+    check = quota_usage(user=user).check(count=2, vcpus=1, memory_mib=1024)  # 2 × t3.micro
+    rows = {row.name: row for row in check.rows}
+    assert [row.label for row in check.rows] == ["Instances", "vCPUs", "Memory"]
+    assert (rows["memory"].ask, rows["memory"].remaining, rows["memory"].exceeds) == (2048, 1024, True)
+    assert rows["memory"].usage == "2 GiB of 3 GiB used" and rows["vcpus"].exceeds is False
+    assert (rows["instances"].percent, rows["instances"].ask_percent) == (20, 40)
+    assert check.exceeds and check.fits == 1
+    assert check.message == ("Quota exceeded — memory: limit 3 GiB, in use 2 GiB, requested 2 GiB. "
+                             "At most 1 fits; lower the count or pick a smaller type.")
+    with pytest.raises(QuotaExceeded) as err:
+        launch(user, "t3.micro", min_count=2, max_count=2)
+    assert err.value.errors["quota"] == [check.message]
+    assert quota_usage(user=user).check(count=1, vcpus=2, memory_mib=1024).message == ""
+
+
+def test_a_quota_below_what_runs_reads_over_the_limit(fleet, user):
+    launch(user, min_count=3, max_count=3)
+    quota_set(user=user, instances=1, vcpus=100, memory_mib=10**6)
+    row = quota_usage(user=user).check(count=1, vcpus=2, memory_mib=2048).rows[0]
+    assert row.usage == "3 used, over the limit of 1" and row.percent == 100 and row.ask_percent == 0
+
+
+def test_quota_set_logs_who_set_what(fleet, user):
+    quota_set(user=user, instances=4, vcpus=16, memory_mib=8192, actor="ops")
+    event = Event.objects.get(action="quota.set")
+    assert (event.owner, event.actor) == (user, "ops")
+    assert event.message == "Quota set to 4 instances, 16 vCPU, 8192 MiB"

@@ -296,3 +296,37 @@ def test_unreachable_broker_does_not_fail_a_committed_request(monkeypatch, caplo
     monkeypatch.setattr(tasks.advance, "apply_async", broker_down)
     assert REAL_STEP_ENQUEUE(kind="instance", object_id=1, seq=1) is False
     assert "reconciler will re-send" in caplog.text
+
+
+def test_an_unsupported_key_type_is_a_field_error_from_the_service(user):
+    for text in ("ssh-foo AAAAB3NzaC1yc2E=", _ecdsa_public_key()):
+        with pytest.raises(InvalidRequest) as err:
+            keypairs.parse_public_key(text)
+        assert list(err.value.errors) == ["public_key"]
+        assert err.value.errors["public_key"][0].startswith(f"Unsupported key type '{text.split()[0]}'")
+
+
+def _ecdsa_public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def test_a_duplicate_security_group_name_is_refused_by_the_service(user):
+    from provisioning.services.security_groups import security_group_create
+
+    security_group_create(user=user, name="web")
+    with pytest.raises(InvalidRequest) as err:
+        security_group_create(user=user, name=" web ")
+    assert err.value.errors["name"] == ["You already have a security group named 'web'; choose another name."]
+
+
+def test_windows_login_hint_is_the_one_connect_string(catalog, user):
+    from provisioning.services.instances import instance_login_hint
+
+    inst = launch(user, appliance="windows-server-2019", instance_type="t3.medium")
+    drain()
+    inst.refresh_from_db()
+    assert instance_login_hint(inst)["connect"] == f"Remote Desktop (RDP) to {inst.private_ip}:3389 as Administrator"
