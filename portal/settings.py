@@ -185,7 +185,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name `state` (instances, hosts): name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "InstanceStateEnum": "provisioning.choices.InstanceState",
+        "HostStateEnum": "provisioning.choices.HostState",
+    },
 }
+
+# --- Prometheus: a scraper may send `Authorization: Bearer <token>` (else a staff session or token).
+SKYPORT_METRICS_TOKEN = os.environ.get("SKYPORT_METRICS_TOKEN", "")
 
 # --- Skyport domain defaults
 SKYPORT_DEFAULT_QUOTA = {"instances": 20, "vcpus": 40, "memory_mib": 160 * 1024}

@@ -1,8 +1,9 @@
-"""Top-level URL map: web pages, Django admin (+ staff console pages), REST API and its docs."""
+"""Top-level URL map: web pages, Django admin (+ staff console pages), REST API and its docs, Prometheus metrics."""
 from django.contrib import admin
 from django.urls import include, path
 
 from . import console
+from .metrics import metrics_view
 
 urlpatterns = [
     path(
@@ -12,5 +13,6 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("api/", include("portal.api.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("portal.web.urls")),
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q
 
-from .choices import Architecture, InstanceState, OsFamily, VirtMode
-from .models import Appliance, Instance
+from .choices import Architecture, HostState, InstanceState, OsFamily, TaskState, VirtMode
+from .models import Appliance, Host, Instance
 
 
 class ApplianceFilterSet(django_filters.FilterSet):
@@ -43,3 +43,31 @@ class InstanceFilterSet(django_filters.FilterSet):
 
     def search(self, qs, name, value):
         return qs.filter(Q(public_id__icontains=value) | Q(name__icontains=value) | Q(private_ip__icontains=value))
+
+
+class HostFilterSet(django_filters.FilterSet):
+    """The staff host list: by state, zone, and a search over name and CPU model."""
+
+    state = django_filters.MultipleChoiceFilter(choices=HostState.choices)
+    availability_zone = django_filters.CharFilter(field_name="availability_zone")
+    q = django_filters.CharFilter(method="search", label="Search")
+
+    class Meta:
+        model = Host
+        fields = ["state", "availability_zone", "q"]
+
+    def search(self, qs, name, value):
+        return qs.filter(Q(name__icontains=value) | Q(cpu_model__icontains=value))
+
+
+class StaffInstanceFilterSet(InstanceFilterSet):
+    """Every tenant's instances (staff): the owner's filters plus host, owner, zone and task."""
+
+    host = django_filters.CharFilter(field_name="host__name", label="Host name")
+    owner = django_filters.CharFilter(field_name="owner__username", label="Owner (username)")
+    availability_zone = django_filters.CharFilter(field_name="availability_zone")
+    task = django_filters.ChoiceFilter(choices=[c for c in TaskState.choices if c[0]])
+
+    class Meta:
+        model = Instance
+        fields = ["state", "q", "host", "owner", "availability_zone", "task"]

@@ -1,10 +1,11 @@
 """Reads, shared by every surface. Tenancy lives here: a user's selectors only see their own rows."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from .choices import LIVE_STATES
 from .exceptions import NotFound
-from .models import Appliance, Event, Instance, InstanceType, KeyPair, SecurityGroup
+from .models import Appliance, Event, Host, Instance, InstanceType, KeyPair, SecurityGroup
 
 
 def appliance_list() -> QuerySet[Appliance]:
@@ -49,3 +50,37 @@ def keypair_list(*, user) -> QuerySet[KeyPair]:
 
 def security_group_list(*, user) -> QuerySet[SecurityGroup]:
     return SecurityGroup.objects.filter(owner=user).prefetch_related("rules")
+
+
+# --------------------------------------------------------------------------- staff (every tenant)
+def host_list() -> QuerySet[Host]:
+    """The fleet, each host with its count of live guests (`guests`)."""
+    return Host.objects.annotate(
+        guests=Count("instances", filter=Q(instances__state__in=LIVE_STATES))).order_by("name")
+
+
+def host_get(*, name: str) -> Host:
+    host = host_list().filter(name=name).first()
+    if host is None:
+        raise NotFound(f"Host '{name}' does not exist. GET /api/v1/staff/hosts/ lists the fleet.")
+    return host
+
+
+def host_guests(*, host: Host) -> QuerySet[Instance]:
+    """The live instances on a host (every tenant's), largest memory first."""
+    return (Instance.objects.filter(host=host, state__in=LIVE_STATES)
+            .select_related("owner", "appliance", "instance_type", "host")
+            .order_by("-instance_type__memory_mib", "public_id"))
+
+
+def instance_list_all() -> QuerySet[Instance]:
+    """Every tenant's instances (staff)."""
+    return Instance.objects.select_related("owner", "appliance", "instance_type", "host", "reservation",
+                                           "placement_group").prefetch_related("security_groups")
+
+
+def instance_get_any(*, public_id: str) -> Instance:
+    inst = instance_list_all().filter(public_id=public_id).first()
+    if inst is None:
+        raise NotFound(f"Instance '{public_id}' does not exist.")
+    return inst

@@ -29,6 +29,7 @@ urlpatterns = [
     path("v1/quota/", views.QuotaView.as_view(), name="api-quota"),
     path("v1/users/<str:username>/quota/", views.UserQuotaView.as_view(), name="api-user-quota"),
     path("v1/placement/dry-run/", views.PlacementDryRunView.as_view(), name="api-placement-dry-run"),
+    path("v1/staff/", include("portal.api.staff.urls")),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

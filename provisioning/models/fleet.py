@@ -148,3 +148,13 @@ class Host(models.Model):
     @property
     def disk_gib_free(self) -> int:
         return self.disk_gib_limit - self.disk_gib_used
+
+    @property
+    def utilisation(self) -> dict[str, float]:
+        """Allocated share of each schedulable limit, 0..1 (a ratio, as Prometheus names them)."""
+        def ratio(used: int, limit: int) -> float:
+            return round(used / limit, 4) if limit > 0 else 0.0
+        return {"vcpus": ratio(self.vcpus_used, self.vcpus_limit),
+                "memory": ratio(self.memory_mib_used, self.memory_mib_limit),
+                "disk": ratio(self.disk_gib_used, self.disk_gib_limit),
+                "instances": ratio(self.instances_used, self.max_instances)}

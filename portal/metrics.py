@@ -1,0 +1,109 @@
+"""`/metrics`: Prometheus text (or OpenMetrics) for the fleet, built from the database at scrape time.
+
+A custom Collector reads `provisioning.metrics` on every scrape, so any number of web processes
+answer the same figures. Refused to anonymous callers (401) and to non-staff users (403); a
+scraper authenticates with `Authorization: Bearer <SKYPORT_METRICS_TOKEN>` (when that setting is
+set), a staff user's API token (`Authorization: Token ...`) or a staff session.
+"""
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector, CollectorRegistry
+from rest_framework.authtoken.models import Token
+
+from provisioning.choices import HostState
+from provisioning.metrics import fleet_figures
+
+HOST_LABELS = ["host", "zone"]
+# (metric suffix, key in HostFigures.used/limits, help)
+HOST_FIGURES = (
+    ("vcpus_allocated", "used", "vcpus", "vCPUs the host's claims hold"),
+    ("vcpus_limit", "limits", "vcpus", "schedulable vCPUs (hardware threads x cpu_allocation_ratio)"),
+    ("memory_allocated_bytes", "used", "memory_bytes", "memory the host's claims hold"),
+    ("memory_limit_bytes", "limits", "memory_bytes", "schedulable memory ((physical - reserved) x ratio)"),
+    ("disk_allocated_bytes", "used", "disk_bytes", "disk the host's claims hold"),
+    ("disk_limit_bytes", "limits", "disk_bytes", "schedulable disk"),
+    ("instances", "used", "instances", "instances placed on the host"),
+    ("instances_limit", "limits", "instances", "max_instances"),
+)
+
+
+class FleetCollector(Collector):
+    """Hosts (state, up, utilisation ratios, allocated and limits) and instances per state."""
+
+    def collect(self) -> Iterator[Metric]:
+        figures = fleet_figures()
+        state = GaugeMetricFamily("skyport_host_state", "1 for the host's current state, 0 for the others",
+                                  labels=[*HOST_LABELS, "state"])
+        up = GaugeMetricFamily("skyport_host_up", "1 when the host's agent answers", labels=HOST_LABELS)
+        ratio = GaugeMetricFamily("skyport_host_utilisation_ratio",
+                                  "allocated / schedulable, per resource (vcpus, memory, disk, instances)",
+                                  labels=[*HOST_LABELS, "resource"])
+        plain = {name: GaugeMetricFamily(f"skyport_host_{name}", text, labels=HOST_LABELS)
+                 for name, _side, _key, text in HOST_FIGURES}
+        for h in figures.hosts:
+            labels = [h.name, h.zone]
+            for value in HostState.values:
+                state.add_metric([*labels, value], 1.0 if h.state == value else 0.0)
+            up.add_metric(labels, 1.0 if h.is_up else 0.0)
+            for resource, value in h.utilisation.items():
+                ratio.add_metric([*labels, resource], value)
+            for name, side, key, _text in HOST_FIGURES:
+                plain[name].add_metric(labels, getattr(h, side)[key])
+        yield from (state, up, ratio, *plain.values())
+        instances = GaugeMetricFamily("skyport_instances", "instances per public state (every tenant)",
+                                      labels=["state"])
+        for value, n in figures.instances_by_state.items():
+            instances.add_metric([value], n)
+        yield instances
+
+
+REGISTRY = CollectorRegistry(auto_describe=False)  # only our collectors: nothing kept in this process
+REGISTRY.register(FleetCollector())
+
+
+def _refusal(request: HttpRequest) -> HttpResponse | None:
+    """None when the caller may read the metrics, else the 401 / 403 to answer."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.partition(" ")
+    scheme, credential = scheme.lower(), credential.strip()
+    if scheme == "bearer" and credential:
+        expected = settings.SKYPORT_METRICS_TOKEN
+        if expected and hmac.compare_digest(credential.encode(), expected.encode()):
+            return None
+        return _deny(401, "The bearer token is not SKYPORT_METRICS_TOKEN.")
+    user = request.user
+    if scheme == "token" and credential:
+        token = Token.objects.select_related("user").filter(key=credential).first()
+        if token is None or not token.user.is_active:
+            return _deny(401, "Invalid API token.")
+        user = token.user
+    if not user.is_authenticated:
+        return _deny(401, "Authenticate: a staff session, `Authorization: Token <staff API token>` or "
+                          "`Authorization: Bearer <SKYPORT_METRICS_TOKEN>`.")
+    if not user.is_staff:
+        return _deny(403, "Only operators (staff users) may read the metrics.")
+    return None
+
+
+def _deny(status: int, text: str) -> HttpResponse:
+    response = HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="skyport-metrics"'
+    return response
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    refused = _refusal(request)
+    if refused is not None:
+        return refused
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(REGISTRY), content_type=content_type)
