@@ -10,8 +10,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from provisioning.models import Host, Instance
-from provisioning.services import instances as svc
 from provisioning.services.claims import ledger_audit
+from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +33,8 @@ def tenant_api(user):
 
 @pytest.fixture
 def running(catalog, user):
-    reservation = svc.instance_request_create(user=user, appliance="debian-12", instance_type="t3.small",
-                                              min_count=3, max_count=3)
+    reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.small",
+                                  min_count=3, max_count=3).reservation
     drain()
     return list(reservation.instances.order_by("id"))
 
@@ -101,7 +101,7 @@ def test_host_filters_and_detail_with_guests(running, staff_api):
 
 
 def test_every_tenants_instances_with_filters(running, staff_api, other_user):
-    theirs = svc.instance_request_create(user=other_user, appliance="debian-12", instance_type="t3.micro")
+    theirs = instance_launch(user=other_user, appliance="debian-12", instance_type="t3.micro").reservation
     drain()
     other = theirs.instances.get()
     all_rows = staff_api.get("/api/v1/staff/instances/").data
