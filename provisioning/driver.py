@@ -142,3 +142,50 @@ def _jsonable(value):
     if hasattr(value, "__dict__"):
         return _jsonable(vars(value))
     return str(value)
+
+
+# --------------------------------------------------------------------------- balancing and evacuation figures
+# A host's load figures for balancing: (memory allocated MiB, memory limit MiB, vCPUs allocated, vCPU limit).
+LoadFigures = tuple[int, int, int, int]
+
+
+def _host_loads(loads: dict[str, LoadFigures]) -> list[sim.HostLoad]:
+    return [sim.HostLoad(name, m, ml, v, vl) for name, (m, ml, v, vl) in loads.items() if ml > 0 and vl > 0]
+
+
+def host_load(figures: LoadFigures) -> float:
+    """A host's load, 0..1: the larger of its allocated memory and vCPU shares (the simulator's rule)."""
+    return sim.HostLoad("h", *figures).load if figures[1] > 0 and figures[3] > 0 else 0.0
+
+
+def fleet_imbalance(loads: dict[str, LoadFigures]) -> float:
+    """The standard deviation of the hosts' loads (vSphere DRS's current host load standard deviation)."""
+    return sim.imbalance(_host_loads(loads))
+
+
+def imbalance_priority(value: float, n_hosts: int) -> int:
+    """DRS priority 1 (most urgent) .. 5 (slight gain) of a fleet of `n_hosts` this uneven."""
+    return sim.imbalance_priority(value, max(1, n_hosts))
+
+
+def move_effect(loads: dict[str, LoadFigures], *, source: str, destination: str, memory_mib: int,
+                vcpus: int) -> dict:
+    """Imbalance and both hosts' loads before and after one move (plain data)."""
+    return sim.move_effect(_host_loads(loads), source=source, destination=destination, memory_mib=memory_mib,
+                           vcpus=vcpus).to_dict()
+
+
+def evacuation_timing(source: Host, moves: list[tuple[Instance, Host]], *, downtime_limit_ms: float,
+                      auto_converge: bool, concurrency: int | None = None) -> dict:
+    """Predicted start, duration, downtime and outcome of each move (given, never chosen here) and the
+    wall time until the last ends, in simulated seconds (JSON-ready; moves keyed by instance id)."""
+    planned = [sim.PlannedMove(inst.public_id, guest_spec(inst.appliance, inst.instance_type), host_spec(dest))
+               for inst, dest in moves]
+    timing = sim.time_evacuation(host_spec(source), planned, concurrency=concurrency,
+                                 downtime_limit_ms=downtime_limit_ms, auto_converge=auto_converge)
+    return timing.to_dict()
+
+
+def migration_slots(host: Host) -> int:
+    """Live migrations the host's link carries at once (vMotion: 4 on 1 GbE, 8 on 10 GbE)."""
+    return int(sim.default_concurrency(host_spec(host)))

@@ -1,0 +1,28 @@
+"""Fleets for the operations tests: guests packed onto one host on purpose, running (pipeline drained)."""
+from __future__ import annotations
+
+from provisioning.models import Host, Instance
+from provisioning.services.launch import instance_launch
+from provisioning.services.quotas import quota_set
+from tests.fixtures_domain import drain
+
+
+def pack(user, host_name: str, count: int, *, instance_type: str = "m5.large", appliance: str = "debian-12",
+         run=drain, **fields) -> list[Instance]:
+    """Launch `count` guests onto `host_name` (every other host of its zone disabled meanwhile), then run
+    them to `running` with `run` (the inline pipeline by default)."""
+    quota_set(user=user, instances=1000, vcpus=10_000, memory_mib=100 * 1024 * 1024)
+    host = Host.objects.get(name=host_name)
+    others = list(Host.objects.filter(availability_zone=host.availability_zone, state="enabled")
+                  .exclude(pk=host.pk).values_list("pk", flat=True))
+    Host.objects.filter(pk__in=others).update(state="disabled")
+    try:
+        result = instance_launch(user=user, appliance=appliance, instance_type=instance_type,
+                                 availability_zone=host.availability_zone, min_count=count, max_count=count,
+                                 **fields)
+    finally:
+        Host.objects.filter(pk__in=others).update(state="enabled")
+    guests = list(result.reservation.instances.order_by("id"))
+    assert {g.host_id for g in guests} == {host.pk}
+    run()
+    return guests
