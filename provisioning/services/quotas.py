@@ -46,6 +46,14 @@ class QuotaRow:
         return mib_label(value, gib_only=True) if self.name == "memory" else str(value)
 
     @property
+    def remaining_text(self) -> str:
+        return self.text(self.remaining)
+
+    @property
+    def ask_text(self) -> str:
+        return self.text(self.ask)
+
+    @property
     def usage(self) -> str:
         """'2 of 5 used', or, for a quota lowered below what runs, '3 used, over the limit of 1'."""
         if self.used > self.limit:

@@ -47,7 +47,8 @@ def test_form_shows_remaining_quota_and_the_live_panel_turns_red(web, catalog, u
     assert "exceeds" not in ok and "2 × t3.small fits your quota" in ok
     bad = web.get(URL + "quota/?instance_type=t3.medium&count=3").content.decode()
     assert 'class="card quota exceeds"' in bad
-    assert "3 × t3.medium would exceed your quota (memory)" in bad and "At most 2 fit" in bad
+    assert ("Quota exceeded — memory: limit 8 GiB, in use 0 GiB, requested 12 GiB. At most 2 fit; lower the "
+            "count or pick a smaller type.") in bad
 
 
 def test_a_quota_lowered_below_what_runs_says_so(web, catalog, user):

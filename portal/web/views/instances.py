@@ -17,8 +17,7 @@ from provisioning.filtersets import InstanceFilterSet
 from provisioning.lifecycle import TRANSITIONS
 from provisioning.models import Instance
 from provisioning.selectors import instance_events, instance_get, instance_list
-from provisioning.services.instances import instance_action, instance_credentials
-from provisioning.services.keypairs import pem_filename
+from provisioning.services.instances import instance_action, instance_credentials, instance_login_hint
 
 from ..forms import InstanceFilterForm
 from ..htmx import is_fragment, stop_polling
@@ -114,18 +113,11 @@ def pipeline_steps(inst: Instance) -> tuple[str, list[dict]]:
 
 def credentials_context(inst: Instance, *, revealed: dict | None = None) -> dict:
     """What the credentials panel shows, without consuming the one-time password."""
-    windows = inst.appliance.os_family == "windows"
-    ip = inst.private_ip or "<private IP>"
-    if windows:
-        connect = f"Remote Desktop (RDP) to {ip}:3389 as {inst.login_user}"
-    elif inst.key_name:
-        connect = f"ssh -i {pem_filename(inst.key_name)} {inst.login_user}@{ip}"
-    else:
-        connect = f"ssh {inst.login_user}@{ip}"
-    uses_password = windows or not inst.key_name
+    hint = instance_login_hint(inst)  # the one connect string (REST and EC2 show the same)
+    uses_password = inst.appliance.os_family == "windows" or not inst.key_name
     return {
-        "creds_username": inst.login_user or inst.appliance.default_user,
-        "creds_connect": connect,
+        "creds_username": hint["username"] or inst.appliance.default_user,
+        "creds_connect": hint["connect"] or "",
         "creds_uses_password": uses_password,
         "creds_ready": inst.state == "running" and bool(inst.private_ip),
         # Only once nothing is pending: the live region stops polling then, so a revealed

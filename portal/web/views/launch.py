@@ -12,7 +12,6 @@ from provisioning.models import Appliance, Reservation
 from provisioning.selectors import instance_type_list
 from provisioning.services.launch import instance_launch, launch_validate
 from provisioning.services.quotas import quota_usage
-from provisioning.units import mib_label
 
 from .. import private_keys
 from ..forms import PROTOCOL_CHOICES, LaunchForm, RuleRow
@@ -21,36 +20,11 @@ from .marketplace import appliance_or_404
 
 
 def quota_context(user, itype, count: int) -> dict:
-    """What the request asks for against what the user has left, row by row."""
-    usage = quota_usage(user=user)
-    count = max(1, count)
-    table = [
-        ("Instances", count, usage.used_instances, usage.limit_instances, str),
-        ("vCPUs", itype.vcpus * count if itype else 0, usage.used_vcpus, usage.limit_vcpus, str),
-        ("Memory", itype.memory_mib * count if itype else 0, usage.used_memory_mib, usage.limit_memory_mib, mib_label),
-    ]
-    rows = []
-    for label, ask, used, limit, fmt in table:
-        remaining = max(0, limit - used)
-        percent = min(100, round(100 * used / limit)) if limit else 100
-        rows.append({
-            "label": label, "used": fmt(used), "limit": fmt(limit), "remaining": fmt(remaining), "ask": fmt(ask),
-            "exceeds": ask > remaining, "percent": percent,
-            # A quota lowered below what is running: say so instead of "27 of 1 used".
-            "usage": f"{fmt(used)} used, over the limit of {fmt(limit)}" if used > limit
-            else f"{fmt(used)} of {fmt(limit)} used",
-            "ask_percent": min(100 - percent, round(100 * ask / limit)) if limit else 0,
-        })
-    fits = usage.fits(vcpus=itype.vcpus, memory_mib=itype.memory_mib) if itype else None
-    exceeds = any(r["exceeds"] for r in rows)
-    message = ""
-    if itype and exceeds:
-        over = ", ".join(r["label"] if r["label"] == "vCPUs" else r["label"].lower() for r in rows if r["exceeds"])
-        message = (f"{count} × {itype.name} would exceed your quota ({over}). "
-                   + (f"At most {fits} fit{'s' if fits == 1 else ''}; lower the count or pick a smaller type."
-                      if fits else "Terminate instances you no longer need or ask an operator for more."))
-    return {"quota_rows": rows, "quota_exceeds": exceeds, "quota_message": message, "quota_fits": fits,
-            "quota_type": itype, "quota_count": count}
+    """The quota panel: the service's one check rendered; a refusal of the same request says the same."""
+    check = quota_usage(user=user).check(count=count, vcpus=itype.vcpus if itype else 0,
+                                         memory_mib=itype.memory_mib if itype else 0)
+    return {"quota_rows": check.rows, "quota_exceeds": check.exceeds, "quota_message": check.message,
+            "quota_fits": check.fits if itype else None, "quota_type": itype, "quota_count": check.count}
 
 
 def _parse_count(raw) -> int:
