@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
@@ -15,7 +14,8 @@ class Host(models.Model):
     """A physical host in the resource pool and its capacity ledger totals.
 
     `*_limit` are the schedulable totals (physical x allocation ratio, less reserved memory),
-    recomputed on save; `*_used` always equal the sum of the host's claims.
+    recomputed on save; `*_used` always equal the sum of the host's claims. Operators change a host
+    through `services/hosts.py:host_update`, which refuses limits below what is claimed.
     """
 
     name = models.CharField(max_length=64, unique=True)
@@ -85,39 +85,6 @@ class Host(models.Model):
     def save(self, *args, **kwargs):
         self.compute_limits()
         super().save(*args, **kwargs)
-
-    def clean(self) -> None:
-        """Refuse settings that would put the host's limits below what its instances already claim
-        (the CHECK constraints would refuse the save; an operator needs to be told why)."""
-        super().clean()
-        errors: dict[str, str] = {}
-        for name in ("cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                errors[name] = "Must be greater than 0 (1.0 means no overcommit)."
-        if errors:
-            raise ValidationError(errors)
-        if None in (self.sockets, self.cores_per_socket, self.threads_per_core, self.memory_mib,
-                     self.reserved_memory_mib, self.disk_gib, self.max_instances):
-            return  # the field errors say what is missing
-        self.compute_limits()
-        fix = "migrate or terminate instances first, or keep the limit at least that high."
-        if self.vcpus_limit < self.vcpus_used:
-            errors["cpu_allocation_ratio"] = (
-                f"These settings give {self.vcpus_limit} schedulable vCPUs, but instances on {self.name} "
-                f"claim {self.vcpus_used}: {fix}")
-        if self.memory_mib_limit < self.memory_mib_used:
-            errors["memory_mib"] = (
-                f"These settings give {self.memory_mib_limit} MiB of schedulable memory, but instances on "
-                f"{self.name} claim {self.memory_mib_used} MiB: {fix}")
-        if self.disk_gib_limit < self.disk_gib_used:
-            errors["disk_gib"] = (
-                f"These settings give {self.disk_gib_limit} GiB of schedulable disk, but instances on "
-                f"{self.name} claim {self.disk_gib_used} GiB: {fix}")
-        if self.max_instances < self.instances_used:
-            errors["max_instances"] = f"{self.name} runs {self.instances_used} instances: {fix}"
-        if errors:
-            raise ValidationError(errors)
 
     @property
     def pcpus(self) -> int:

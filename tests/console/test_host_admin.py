@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.forms.models import model_to_dict
 
-from provisioning.models import Host
+from provisioning.models import Event, Host
 from provisioning.services.launch import instance_launch
 from tests.fixtures_domain import ledger_problems
 
@@ -59,3 +59,56 @@ def test_events_and_reservations_cannot_be_made_up_in_the_admin(client, staff_us
     client.force_login(staff_user)
     assert client.get("/admin/provisioning/event/add/").status_code == 403
     assert client.get("/admin/provisioning/reservation/add/").status_code == 403
+
+
+def test_an_admin_edit_saves_through_the_hosts_service_and_writes_an_event(client, staff_user, busy_host):
+    client.force_login(staff_user)
+    old_version = busy_host.hypervisor_version
+    r = _post(client, busy_host, max_instances=150, hypervisor_version="2.1")
+    assert r.status_code == 302
+    event = Event.objects.get(action="host.update")
+    assert event.host_id == busy_host.pk and event.actor == staff_user.username
+    assert event.data["changes"] == {"hypervisor_version": [old_version, "2.1"], "max_instances": [200, 150]}
+    assert "max_instances 200 → 150" in event.message
+
+
+def test_disabling_a_host_in_the_admin_needs_a_reason_that_lands_in_the_event(client, staff_user, busy_host):
+    client.force_login(staff_user)
+    r = _post(client, busy_host, state="disabled")
+    assert r.status_code == 200 and "Say why" in " ".join(r.context["adminform"].form.errors["reason"])
+    assert Host.objects.get(pk=busy_host.pk).state == "enabled"
+    assert not Event.objects.filter(host=busy_host, action__startswith="host.").exists()
+    assert _post(client, busy_host, state="disabled", reason="fan failure").status_code == 302
+    event = Event.objects.get(action="host.disable")
+    assert event.data == {"changes": {"state": ["enabled", "disabled"]}, "reason": "fan failure"}
+
+
+def test_a_host_is_added_through_the_hosts_service(client, staff_user, catalog):
+    client.force_login(staff_user)
+    template = Host.objects.first()
+    data = {k: v for k, v in model_to_dict(template).items() if v is not None and k != "id"}
+    data.update(name="hv-new", network_cidr="10.250.0.0/24", cached_appliances=[],
+                cpu_features='["vmx", "lm"]', supported_modes='["hardware_assisted"]')
+    r = client.post("/admin/provisioning/host/add/", data)
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    host = Host.objects.get(name="hv-new")
+    assert Event.objects.get(action="host.create").host == host and host.vcpus_limit > 0
+
+
+@pytest.mark.parametrize("model", ["claim", "event", "reservation", "idempotencyrecord"])
+def test_the_ledger_and_the_audit_trail_are_read_only_in_the_admin(client, staff_user, busy_host, model):
+    from django.apps import apps
+
+    row = apps.get_model("provisioning", model).objects.first()
+    if row is None:  # no idempotency record yet: make one the way the API does
+        instance_launch(user=busy_host.instances.first().owner, appliance="debian-12", instance_type="t3.nano",
+                        idempotency_key="k")
+        row = apps.get_model("provisioning", model).objects.first()
+    client.force_login(staff_user)
+    base = f"/admin/provisioning/{model}/"
+    assert client.get(base).status_code == 200  # viewable
+    assert client.get(base + "add/").status_code == 403
+    assert client.post(base + "add/", {}).status_code == 403
+    assert client.post(f"{base}{row.pk}/change/", {}).status_code == 403
+    assert client.post(f"{base}{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert apps.get_model("provisioning", model).objects.filter(pk=row.pk).exists()
