@@ -194,6 +194,13 @@ SPECTACULAR_SETTINGS = {
 
 # --- Prometheus: a scraper may send `Authorization: Bearer <token>` (else a staff session or token).
 SKYPORT_METRICS_TOKEN = os.environ.get("SKYPORT_METRICS_TOKEN", "")
+# --- EC2 Query API (portal/ec2/): the region boto3/awscli sign for (region_name / --region), and how
+# long a terminated instance stays in Describe* answers (EC2: about an hour).
+SKYPORT_EC2_REGION = os.environ.get("SKYPORT_EC2_REGION", "us-east-1")
+SKYPORT_EC2_TERMINATED_VISIBLE_S = int(os.environ.get("SKYPORT_EC2_TERMINATED_VISIBLE_S", "3600"))
+# API rate per caller (a DRF rate string, N/s|min|hour|day): the EC2 API counts it per access key and
+# answers RequestLimitExceeded above it.
+SKYPORT_API_RATE = os.environ.get("SKYPORT_API_RATE", "600/min")
 
 # --- Skyport domain defaults
 SKYPORT_DEFAULT_QUOTA = {"instances": 20, "vcpus": 40, "memory_mib": 160 * 1024}

@@ -20,18 +20,24 @@ class Transition:
     step: str
     needs_idle: bool = True  # refuse while another step is under way
     verb: str = ""
+    # States in which the action has already happened or is happening (EC2 answers such a repeat
+    # with the current state instead of an error: stopping a stopped instance, terminating a terminated one).
+    done_states: frozenset[str] = frozenset()
 
 
 TRANSITIONS: dict[str, Transition] = {
     t.action: t
     for t in (
-        Transition("stop", frozenset({"running"}), "stopping", "powering_off", "stop_guest", verb="stopped"),
-        Transition("start", frozenset({"stopped"}), "pending", "powering_on", "boot", verb="started"),
+        Transition("stop", frozenset({"running"}), "stopping", "powering_off", "stop_guest", verb="stopped",
+                   done_states=frozenset({"stopping", "stopped"})),
+        Transition("start", frozenset({"stopped"}), "pending", "powering_on", "boot", verb="started",
+                   done_states=frozenset({"pending", "running"})),
         Transition("reboot", frozenset({"running"}), "running", "rebooting", "reboot_guest", verb="rebooted"),
         Transition(
             "terminate",
             frozenset({"pending", "running", "stopping", "stopped", "error"}),
             "shutting-down", "deleting", "terminate_guest", needs_idle=False, verb="terminated",
+            done_states=frozenset({"shutting-down", "terminated"}),
         ),
     )
 }

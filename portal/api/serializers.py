@@ -246,6 +246,9 @@ class CredentialsSerializer(serializers.Serializer):
     key_name = serializers.CharField(allow_null=True)
     password = serializers.CharField(allow_null=True, help_text="returned once, then forgotten")
     password_already_shown = serializers.BooleanField()
+    password_data = serializers.CharField(
+        allow_null=True, help_text="the generated password encrypted to the instance's RSA key pair (PKCS#1 v1.5, "
+                                   "base64), as EC2's GetPasswordData; decrypt it with the key pair's private key")
     connect = serializers.CharField()
 
 

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from .access import KeyPair, PlacementGroup, Quota, SecurityGroup, SecurityGroupRule
 from .catalog import Appliance, InstanceType
+from .credentials import AccessKey
 from .events import Event, IdempotencyRecord
 from .fleet import Host
-from .ids import _ami_id, _instance_id, _key_id, _pg_id, _reservation_id, _sg_id, new_public_id, stable_public_id
-from .instances import Claim, Instance, Reservation
+from .ids import (
+    _access_key_id,
+    _ami_id,
+    _instance_id,
+    _key_id,
+    _pg_id,
+    _reservation_id,
+    _sg_id,
+    new_public_id,
+    stable_public_id,
+)
+from .instances import Claim, Instance, InstanceTag, Reservation
 from .stepped import Stepped
 
 __all__ = [
-    "Appliance", "Claim", "Event", "Host", "IdempotencyRecord", "Instance", "InstanceType", "KeyPair",
-    "PlacementGroup", "Quota", "Reservation", "SecurityGroup", "SecurityGroupRule", "Stepped",
-    "_ami_id", "_instance_id", "_key_id", "_pg_id", "_reservation_id", "_sg_id", "new_public_id", "stable_public_id",
+    "AccessKey", "Appliance", "Claim", "Event", "Host", "IdempotencyRecord", "Instance", "InstanceTag", "InstanceType",
+    "KeyPair", "PlacementGroup", "Quota", "Reservation", "SecurityGroup", "SecurityGroupRule", "Stepped",
+    "_access_key_id", "_ami_id", "_instance_id", "_key_id", "_pg_id", "_reservation_id", "_sg_id", "new_public_id",
+    "stable_public_id",
 ]

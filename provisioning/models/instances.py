@@ -60,8 +60,11 @@ class Instance(Stepped):
     private_ip = models.GenericIPAddressField(null=True, blank=True, protocol="IPv4")
     mac_address = models.CharField(max_length=17, blank=True)
     login_user = models.CharField(max_length=40, blank=True)
-    # A generated password, kept only until the owner has seen it once (then blanked).
-    initial_password = models.CharField(max_length=64, blank=True)
+    # A generated password never rests in clear: sealed (provisioning.crypto) until the owner has seen
+    # it once (then blanked), or, when the instance has an RSA key pair, only `password_data`: the
+    # password encrypted to that public key (PKCS#1 v1.5, base64), as EC2's GetPasswordData returns it.
+    initial_password = models.TextField(blank=True)
+    password_data = models.TextField(blank=True)
     credentials_shown_at = models.DateTimeField(null=True, blank=True)
     console_log = models.TextField(blank=True)
     boot_plan = models.JSONField(default=dict, blank=True)
@@ -107,6 +110,22 @@ class Instance(Stepped):
         The pages poll while this is true and stop (HTTP 286) once it is false.
         """
         return bool(self.step) or self.state in ("pending", "stopping", "shutting-down") or bool(self.task)
+
+
+class InstanceTag(models.Model):
+    """A key/value tag on an instance (EC2 tags: keys unique per instance, at most 50 per instance)."""
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=128)
+    value = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["instance", "key"], name="tag_unique_key_per_instance")]
+        indexes = [models.Index(fields=["key", "value"], name="tag_key_value_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"
 
 
 class Claim(models.Model):

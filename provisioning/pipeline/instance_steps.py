@@ -18,6 +18,7 @@ from ..models import Instance
 from ..selectors import instance_events
 from ..services.claims import claim_release
 from ..services.events import event_record
+from ..services.passwords import password_store
 from .engine import StepFailed, StepKind, StepOutcome, register_kind, step_schedule
 
 
@@ -57,7 +58,7 @@ def step_boot(inst: Instance) -> StepOutcome:
     password = None
     if first_boot and _needs_password(inst):
         password = _password()
-        inst.initial_password = password
+        password_store(inst, password)
     try:
         plan = driver.boot_plan(inst, password=password, seed=inst.pk)
     except Exception as exc:  # the simulator refuses an impossible mode/config: say why

@@ -4,25 +4,39 @@ Launching lives in `launch.py` (`instance_launch`); this module acts on instance
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.utils import timezone
 
 from ..choices import InstanceState
 from ..exceptions import NotFound
-from ..lifecycle import transition_check
+from ..lifecycle import TRANSITIONS, Transition, transition_check
 from ..models import Instance
 from ..pipeline.engine import step_schedule
 from .events import actor_name, event_record
 from .keypairs import pem_filename
+from .passwords import password_unseal
+
+_NO_TRANSITION = Transition("", frozenset(), "", "", "")
 
 
 # --------------------------------------------------------------------------- actions
-def instance_action(*, user, instance: Instance, action: str, actor: str | None = None) -> Instance:
-    """stop / start / reboot / terminate: check the lifecycle, record, dispatch the pipeline."""
+def instance_action(*, user, instance: Instance, action: str, actor: str | None = None,
+                    idempotent: bool = False) -> Instance:
+    """stop / start / reboot / terminate: check the lifecycle, record, dispatch the pipeline.
+
+    `idempotent` (EC2's semantics): an action already done or under way (stop of a stopped instance,
+    terminate of a terminated one) is no error and changes nothing. The returned instance carries
+    `previous_state`, its state when the lock was taken.
+    """
     with transaction.atomic():
         inst = Instance.objects.select_for_update(of=("self",)).select_related("host", "appliance").get(pk=instance.pk)
         if inst.owner_id != user.pk and not user.is_staff:
             raise NotFound(f"Instance {instance.public_id} does not exist.")
+        inst.previous_state = inst.state
+        if idempotent and inst.state in TRANSITIONS.get(action, _NO_TRANSITION).done_states:
+            return inst
         t = transition_check(inst, action)
         inst.state = t.to_state
         inst.task = t.task
@@ -32,6 +46,14 @@ def instance_action(*, user, instance: Instance, action: str, actor: str | None 
         event_record(action=f"instance.{action}", instance=inst, actor=actor or actor_name(user),
                      message=f"{action.capitalize()} requested")
     return inst
+
+
+def instances_action(*, user, instances: Iterable[Instance], action: str, actor: str | None = None,
+                     idempotent: bool = False) -> list[Instance]:
+    """`instance_action` on several instances, all or none (EC2's StopInstances with many ids)."""
+    with transaction.atomic():
+        return [instance_action(user=user, instance=inst, action=action, actor=actor, idempotent=idempotent)
+                for inst in instances]
 
 
 def instance_login_hint(instance: Instance) -> dict:
@@ -52,7 +74,7 @@ def instance_login_hint(instance: Instance) -> dict:
     available = (bool(instance.initial_password) and instance.credentials_shown_at is None
                  and instance.state == InstanceState.RUNNING)
     return {"username": instance.login_user, "connect": connect, "key_name": instance.key_name or None,
-            "password_available": available}
+            "password_available": available, "password_encrypted": bool(instance.password_data)}
 
 
 def instance_credentials(*, user, instance: Instance) -> dict:
@@ -69,9 +91,11 @@ def instance_credentials(*, user, instance: Instance) -> dict:
             "connect": hint["connect"],
             "password": None,
             "password_already_shown": inst.credentials_shown_at is not None,
+            # Encrypted to the instance's RSA key pair: only its private key reads it (repeatable).
+            "password_data": inst.password_data or None,
         }
         if inst.state == InstanceState.RUNNING and inst.initial_password and inst.credentials_shown_at is None:
-            out["password"] = inst.initial_password
+            out["password"] = password_unseal(inst)
             inst.initial_password = ""
             inst.credentials_shown_at = timezone.now()
             inst.save(update_fields=["initial_password", "credentials_shown_at", "updated_at"])

@@ -124,12 +124,66 @@ def security_group_delete(*, user, group: SecurityGroup) -> None:
     if group.owner_id != user.pk:
         raise NotFound(f"Security group '{group.name}' does not exist.")
     if group.name == "default":
-        raise InvalidState("The default security group cannot be deleted; change or replace its rules instead.")
+        raise InvalidState("The default security group cannot be deleted; change or replace its rules instead.",
+                           code="reserved")
     in_use = list(group.instances.filter(state__in=LIVE_STATES).values_list("public_id", flat=True)[:5])
     if in_use:
         raise InvalidState(f"Security group {group.name} is in use by {', '.join(in_use)}; terminate those "
-                           "instances first.")
+                           "instances first.", code="in_use")
     with transaction.atomic():
         group.delete()
         event_record(action="security_group.delete", message=f"Security group {group.name} deleted",
                      owner=user, actor=actor_name(user))
+
+
+def _rule_key(rule) -> tuple:
+    return (rule.protocol, rule.from_port, rule.to_port, rule.cidr)
+
+
+def security_group_rules_add(*, user, group: SecurityGroup, rules: Iterable[RuleSpec]) -> int:
+    """Add ingress rules to a group (they apply to instances booted from now on); all or none.
+
+    A rule the group already has is refused (code `duplicate_rule`), as is going past MAX_RULES.
+    """
+    if group.owner_id != user.pk:
+        raise NotFound(f"Security group '{group.name}' does not exist.")
+    rules = list(rules)
+    with transaction.atomic():
+        group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
+        have = {_rule_key(r) for r in group.rules.all()}
+        for rule in rules:
+            if _rule_key(rule) in have:
+                raise InvalidRequest({"rules": f"Security group {group.name} already allows {rule.protocol} "
+                                               f"{rule.from_port}-{rule.to_port} from {rule.cidr}."},
+                                     code="duplicate_rule")
+            have.add(_rule_key(rule))
+        if len(have) > MAX_RULES:
+            raise InvalidRequest({"rules": f"At most {MAX_RULES} rules per security group; this would make "
+                                           f"{len(have)}."}, code="rules_limit")
+        SecurityGroupRule.objects.bulk_create(
+            SecurityGroupRule(group=group, protocol=r.protocol, from_port=r.from_port, to_port=r.to_port,
+                              cidr=r.cidr, description=r.description) for r in rules)
+        event_record(action="security_group.authorize", owner=user, actor=actor_name(user),
+                     message=f"Security group {group.name}: {len(rules)} ingress rule(s) added")
+    return len(rules)
+
+
+def security_group_rules_remove(*, user, group: SecurityGroup, rules: Iterable[RuleSpec]) -> int:
+    """Remove ingress rules from a group; all or none. A rule it does not have: NotFound (`rule_not_found`)."""
+    if group.owner_id != user.pk:
+        raise NotFound(f"Security group '{group.name}' does not exist.")
+    rules = list(rules)
+    with transaction.atomic():
+        group = SecurityGroup.objects.select_for_update().get(pk=group.pk)
+        by_key = {_rule_key(r): r.pk for r in group.rules.all()}
+        doomed = []
+        for rule in rules:
+            pk = by_key.get(_rule_key(rule))
+            if pk is None:
+                raise NotFound(f"Security group {group.name} has no rule allowing {rule.protocol} "
+                               f"{rule.from_port}-{rule.to_port} from {rule.cidr}.", code="rule_not_found")
+            doomed.append(pk)
+        SecurityGroupRule.objects.filter(pk__in=doomed).delete()
+        event_record(action="security_group.revoke", owner=user, actor=actor_name(user),
+                     message=f"Security group {group.name}: {len(doomed)} ingress rule(s) removed")
+    return len(doomed)
