@@ -52,6 +52,11 @@ def security_group_list(*, user) -> QuerySet[SecurityGroup]:
     return SecurityGroup.objects.filter(owner=user).prefetch_related("rules")
 
 
+def availability_zone_list() -> list[str]:
+    """The fleet's availability zones, sorted."""
+    return sorted(set(Host.objects.values_list("availability_zone", flat=True)))
+
+
 # --------------------------------------------------------------------------- staff (every tenant)
 def host_list() -> QuerySet[Host]:
     """The fleet, each host with its count of live guests (`guests`)."""

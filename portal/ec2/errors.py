@@ -24,6 +24,7 @@ STATUS = {
     "RequestLimitExceeded": 503,
     "InsufficientInstanceCapacity": 500,
     "InternalError": 500,
+    "Unavailable": 503,
 }
 
 
@@ -58,7 +59,7 @@ FIELD_CODES = {
 DOMAIN_CODES = {
     "quota_exceeded": "InstanceLimitExceeded",
     "idempotency_key_reused": "IdempotentParameterMismatch",
-    "idempotency_key_in_progress": "IdempotentParameterMismatch",
+    "idempotency_key_in_progress": "Unavailable",
     "duplicate_rule": "InvalidPermission.Duplicate",
     "rule_not_found": "InvalidPermission.NotFound",
     "rules_limit": "RulesPerSecurityGroupLimitExceeded",

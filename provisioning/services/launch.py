@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from ..choices import InstanceState, TaskState, VirtMode
 from ..exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaExceeded
-from ..models import Appliance, Host, Instance, InstanceType, KeyPair, PlacementGroup, Reservation
+from ..models import Appliance, Host, Instance, InstanceTag, InstanceType, KeyPair, PlacementGroup, Reservation
 from ..pipeline.engine import step_dispatch, step_prepare
 from ..placement import PlacementRequest, explain
 from ..units import mib_label, size_label
@@ -39,6 +39,7 @@ from .security_groups import (
     security_group_default,
     security_groups_resolve,
 )
+from .tags import tags_validate
 
 MAX_COUNT = 100
 SecurityGroupLink = Instance.security_groups.through
@@ -64,6 +65,7 @@ class LaunchSpec:
     virt_mode: str = ""
     placement_group: PlacementGroup | None = None
     new_key_pair: NewKeyPair | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def launch_validate(
     virt_mode: str = "",
     placement_group: str = "",
     new_key_pair: NewKeyPair | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> LaunchSpec:
     """Check every field (the new key pair's too); raise one InvalidRequest naming each bad field.
 
@@ -192,13 +195,18 @@ def launch_validate(
             PlacementGroup.objects.filter(owner=user, public_id=placement_group).first()
         if group is None:
             bad("placement_group", f"Placement group '{placement_group}' does not exist in your account.")
+    try:
+        tags = tags_validate(tags or {})
+    except InvalidRequest as exc:
+        for msg in exc.errors["tags"]:
+            bad("tags", msg)
     if errors:
         raise InvalidRequest(errors)
     return LaunchSpec(
         appliance=app, instance_type=itype, name=name, key_pair=kp, security_group_refs=sg_refs,
         new_rules=new_rules, user_data=user_data or "", min_count=min_count, max_count=max_count,
         availability_zone=availability_zone or "", virt_mode=virt_mode or "", placement_group=group,
-        new_key_pair=new_key_pair,
+        new_key_pair=new_key_pair, tags=tags,
     )
 
 
@@ -261,8 +269,11 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> R
                 why["message"] = (f"Only {len(placed)} of the minimum {spec.min_count} instances fit. "
                                   + why["message"])
             raise InsufficientCapacity(why["message"], explanation=why)
-        # One INSERT each for the groups and the events of every placed instance.
+        # One INSERT each for the groups, the tags and the events of every placed instance.
         SecurityGroupLink.objects.bulk_create(links)
+        if spec.tags:
+            InstanceTag.objects.bulk_create(InstanceTag(instance_id=inst.pk, key=k, value=v)
+                                            for inst in placed for k, v in spec.tags.items())
         events_record(events)
     return reservation
 

@@ -51,4 +51,4 @@ def account_id(user) -> str:
     return f"{user.pk:012d}"
 
 
-from . import images, instances, keypairs, security_groups, tags  # noqa: E402,F401 - they register themselves
+from . import images, instances, keypairs, launch, security_groups, tags  # noqa: E402,F401 - they register themselves

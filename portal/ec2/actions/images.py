@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from provisioning.models import Host
-from provisioning.selectors import appliance_list, instance_type_list
+from provisioning.selectors import appliance_list, availability_zone_list, instance_type_list
 
 from ..errors import Ec2Error
 from ..filters import apply, match, page
@@ -105,14 +104,10 @@ def describe_instance_types(call: Call) -> dict:
     } for it in rows], "nextToken": token}
 
 
-def _zones() -> list[str]:
-    return sorted(set(Host.objects.values_list("availability_zone", flat=True)))
-
-
 @action("DescribeAvailabilityZones")
 def describe_availability_zones(call: Call) -> dict:
     p = call.params
-    zones = _zones()
+    zones = availability_zone_list()
     wanted = p.list("ZoneName") + p.list("ZoneId")
     unknown = [z for z in wanted if z not in zones]
     if unknown:
