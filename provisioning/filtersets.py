@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from .choices import Architecture, HostState, InstanceState, OsFamily, TaskState, VirtMode
-from .models import Appliance, Host, Instance
+from .models import Appliance, Host, Instance, InstanceTag
 
 
 class ApplianceFilterSet(django_filters.FilterSet):
@@ -36,10 +36,16 @@ class ApplianceFilterSet(django_filters.FilterSet):
 class InstanceFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=InstanceState.choices)
     q = django_filters.CharFilter(method="search", label="Search")
+    tag = django_filters.CharFilter(method="filter_tag", label="Tag (key or key=value)")
 
     class Meta:
         model = Instance
-        fields = ["state", "q"]
+        fields = ["state", "q", "tag"]
+
+    def filter_tag(self, qs, name, value):
+        key, sep, tag_value = value.partition("=")
+        tags = InstanceTag.objects.filter(instance=OuterRef("pk"), key=key)
+        return qs.filter(Exists(tags.filter(value=tag_value) if sep else tags))
 
     def search(self, qs, name, value):
         return qs.filter(Q(public_id__icontains=value) | Q(name__icontains=value) | Q(private_ip__icontains=value))

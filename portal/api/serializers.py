@@ -123,6 +123,7 @@ class InstanceSerializer(serializers.ModelSerializer):
     reservation_id = serializers.CharField(source="reservation.public_id", read_only=True)
     credentials = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField(help_text="actions the current state allows")
+    tags = serializers.SerializerMethodField(help_text="tags as {key: value} (set them with the EC2 API's CreateTags)")
 
     class Meta:
         model = Instance
@@ -131,6 +132,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "appliance_name", "instance_type", "vcpus", "memory_mib", "disk_gib", "host", "availability_zone",
             "virt_mode", "private_ip", "hostname", "mac_address", "key_name", "security_groups", "placement_group",
             "reservation_id", "launched_at", "created_at", "updated_at", "terminated_at", "credentials", "actions",
+            "tags",
         ]
         read_only_fields = fields
 
@@ -140,6 +142,10 @@ class InstanceSerializer(serializers.ModelSerializer):
 
     def get_actions(self, inst: Instance) -> list[str]:
         return actions_allowed(inst)
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_tags(self, inst: Instance) -> dict[str, str]:
+        return {t.key: t.value for t in inst.tags.all()}
 
 
 def _parse_rules(raw_rules: list[dict], field: str = "rules") -> list[RuleSpec]:

@@ -139,7 +139,7 @@ def _launch(request: Request, serializer_class, *, scope: str) -> LaunchResult:
 
 def _instances_qs(user) -> QuerySet[Instance]:
     return instance_list(user=user).select_related("reservation", "placement_group").prefetch_related(
-        "security_groups")
+        "security_groups", "tags")
 
 
 # --------------------------------------------------------------------------- auth
@@ -223,7 +223,8 @@ ACTION_SCHEMA = dict(
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your instances", description="Filter with `state` (repeatable) and `q`."),
+    list=extend_schema(summary="Your instances", description="Filter with `state` (repeatable), `q` and `tag` "
+                                                             "(`key` or `key=value`)."),
     retrieve=extend_schema(summary="One of your instances", parameters=[INSTANCE_ID],
                            responses={200: InstanceSerializer, 404: E404}),
 )

@@ -1,0 +1,267 @@
+"""Benchmark: the EC2 API's launch -> describe -> terminate loop through boto3, Skyport against moto.
+
+The same loop (run_instances 1 -> describe_instances by id -> terminate_instances), 8 client threads
+with a boto3 client each, for `--seconds`, against:
+- Skyport: gunicorn (2 processes x 4 threads) on a scratch PostgreSQL database with the demo fleet, a
+  Celery worker on Redis driving the real pipeline (real-time simulated durations), every request
+  SigV4-verified, rate-counted and tenancy-scoped (each thread signs with its own access key of one user);
+- moto's server (`moto[server]`, installed by this script into var/bench/moto-venv, never a runtime
+  dependency of Skyport), started here in the same run.
+
+Records under "ec2" in var/bench/results.json: skyport_loops_per_s, moto_loops_per_s, ratio, threads,
+plus per-side errors and how long Skyport's pipeline took to settle afterwards (every instance terminated,
+every claim released: the work was really done, not only acknowledged).
+
+Run: `python tests/bench/bench_ec2.py [--seconds S --threads N --keep]`. Needs PostgreSQL (DATABASE_URL if it
+is postgres://, else postgres://postgres@127.0.0.1:5432/postgres) and Redis (found or started as `make run` does).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):
+    sys.path.insert(0, str(ROOT))
+
+from tests.bench.bench_placement import admin_url, drop_database, recreate_database, with_database  # noqa: E402
+
+BENCH_DB = os.environ.get("SKYPORT_BENCH_EC2_DB", "skyport_bench_ec2")
+MOTO_VERSION = "5.2.5"
+MOTO_VENV = ROOT / "var" / "bench" / "moto-venv"
+REGION = "us-east-1"
+MOTO_AMI = "ami-12c6146b"  # an image moto ships
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} while starting")
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback only
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing answered at {url} within {timeout:g} s")
+
+
+def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def ensure_moto() -> Path:
+    """moto's server in a scratch venv (created once, reused while the version matches)."""
+    server = MOTO_VENV / "bin" / "moto_server"
+    stamp = MOTO_VENV / f".moto-{MOTO_VERSION}"
+    if not stamp.exists():
+        print(f"installing moto[server]=={MOTO_VERSION} into {MOTO_VENV} (benchmark only)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(MOTO_VENV)], check=True)
+        subprocess.run([str(MOTO_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        f"moto[server]=={MOTO_VERSION}"], check=True)
+        stamp.touch()
+    return server
+
+
+def loops(endpoint: str, credentials: list[tuple[str, str]], ami: str, instance_type: str, seconds: float) -> dict:
+    """len(credentials) threads run the loop for `seconds`; completed loops per second over the window."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"total_max_attempts": 1}, max_pool_connections=4, read_timeout=60)
+    clients = [boto3.session.Session().client("ec2", endpoint_url=endpoint, region_name=REGION,
+                                                aws_access_key_id=k, aws_secret_access_key=s, config=config)
+               for k, s in credentials]
+    done = [0] * len(clients)
+    errors: list[str] = []
+    barrier = threading.Barrier(len(clients) + 1)
+    window: dict[str, float] = {}
+
+    def one(client) -> None:
+        iid = client.run_instances(ImageId=ami, InstanceType=instance_type, MinCount=1, MaxCount=1)[
+            "Instances"][0]["InstanceId"]
+        client.describe_instances(InstanceIds=[iid])
+        client.terminate_instances(InstanceIds=[iid])
+
+    def worker(index: int) -> None:
+        client = clients[index]
+        try:
+            one(client)  # warm-up: connection, first-call caches
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(f"warm-up: {type(exc).__name__}: {exc}")
+        barrier.wait()
+        while time.perf_counter() < window["end"]:
+            try:
+                one(client)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if time.perf_counter() <= window["end"]:
+                done[index] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    window["end"] = float("inf")
+    time.sleep(0)  # let the warm-ups start
+    while barrier.n_waiting < len(clients):
+        time.sleep(0.05)
+        if not any(t.is_alive() for t in threads):
+            break
+    window["start"] = time.perf_counter()
+    window["end"] = window["start"] + seconds
+    barrier.wait()
+    for t in threads:
+        t.join()
+    elapsed = seconds
+    return {"loops": sum(done), "loops_per_s": sum(done) / elapsed, "errors": len(errors),
+            "first_errors": errors[:3]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--web-processes", type=int, default=2)
+    ap.add_argument("--web-threads", type=int, default=4)
+    ap.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database afterwards")
+    args = ap.parse_args(argv)
+
+    admin = admin_url()
+    why = recreate_database(admin, BENCH_DB)
+    if why:
+        print(f"bench_ec2: needs PostgreSQL, and none answers at {admin} ({why}).", file=sys.stderr)
+        return 2
+    db_url = with_database(admin, BENCH_DB)
+    os.environ["DATABASE_URL"] = db_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from provisioning.fixtures.demo import demo_seed
+    from provisioning.models import Instance
+    from provisioning.selectors import appliance_get
+    from provisioning.services.access_keys import access_key_create
+    from provisioning.services.claims import ledger_audit
+    from provisioning.services.quotas import quota_set
+    from tests.bench.results import record
+    from tools.runtime import ensure_redis
+
+    var = Path(settings.VAR_DIR) / "bench"
+    var.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+    try:
+        call_command("migrate", verbosity=0)
+        demo_seed(with_users=False)
+        user = get_user_model().objects.create_user("bench-ec2", password=secrets.token_urlsafe(16))
+        quota_set(user=user, instances=100_000, vcpus=1_000_000, memory_mib=1_000_000_000)
+        keys = [access_key_create(user=user, description=f"bench thread {i}") for i in range(args.threads)]
+        credentials = [(k.access_key.access_key_id, k.secret_access_key) for k in keys]
+        ami = appliance_get(ref="debian-12").public_id
+        from django.db import connections
+
+        connections.close_all()
+
+        redis_url = ensure_redis(Path(settings.VAR_DIR), url=os.environ.get("REDIS_URL") or settings.REDIS_URL)
+        queue = f"skyport-bench-ec2-{uuid.uuid4().hex[:8]}"
+        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "SKYPORT_CELERY_QUEUE": queue,
+               "SKYPORT_SIM_SPEED": "1.0", "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+               "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+               # Counted per access key as always, set high: this measures the API, not the limit.
+               "SKYPORT_API_RATE": "1000000/min", "PYTHONUNBUFFERED": "1"}
+        env.pop("SKYPORT_TESTING", None)
+        procs.append(start([sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "-c", "1",
+                            "-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle"], env,
+                           var / "ec2-celery.log"))
+        port = free_port()
+        web = start([sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}",
+                     "-w", str(args.web_processes), "-k", "gthread", "--threads", str(args.web_threads),
+                     "--log-level", "warning"], env, var / "ec2-gunicorn.log")
+        procs.append(web)
+        wait_http(f"http://127.0.0.1:{port}/ec2/", web)
+        print(f"skyport: gunicorn {args.web_processes}x{args.web_threads} on :{port}, 1 Celery worker, "
+              f"{args.threads} threads x {args.seconds:g} s ...", flush=True)
+        ours = loops(f"http://127.0.0.1:{port}/ec2/", credentials, ami, "t3.nano", args.seconds)
+        print(f"skyport: {ours['loops_per_s']:.1f} loops/s ({ours['loops']} loops, {ours['errors']} errors "
+              f"{ours['first_errors']})", flush=True)
+        stop(web)
+
+        server = ensure_moto()
+        moto_port = free_port()
+        moto = start([str(server), "-H", "127.0.0.1", "-p", str(moto_port)], {**os.environ}, var / "ec2-moto.log")
+        procs.append(moto)
+        wait_http(f"http://127.0.0.1:{moto_port}/", moto)
+        print(f"moto {MOTO_VERSION}: {args.threads} threads x {args.seconds:g} s ...", flush=True)
+        theirs = loops(f"http://127.0.0.1:{moto_port}/", [("testing", "testing")] * args.threads, MOTO_AMI,
+                       "t3.nano", args.seconds)
+        print(f"moto: {theirs['loops_per_s']:.1f} loops/s ({theirs['loops']} loops, {theirs['errors']} errors "
+              f"{theirs['first_errors']})", flush=True)
+        stop(moto)
+
+        t0 = time.monotonic()
+        busy = ("pending", "shutting-down", "stopping")
+        while Instance.objects.filter(owner=user, state__in=busy).exists() and time.monotonic() - t0 < 600:
+            time.sleep(1)
+        settle_s = time.monotonic() - t0
+        left = Instance.objects.filter(owner=user, state__in=busy).count()
+        problems = ledger_audit()
+        print(f"skyport pipeline settled {settle_s:.0f} s after the run ({left} instances still busy); ledger "
+              + ("exact" if not problems else f"{len(problems)} problems"))
+        ratio = ours["loops_per_s"] / theirs["loops_per_s"] if theirs["loops_per_s"] else None
+        record("ec2", {
+            "skyport_loops_per_s": round(ours["loops_per_s"], 1), "moto_loops_per_s": round(theirs["loops_per_s"], 1),
+            "ratio": round(ratio, 1) if ratio else None, "threads": args.threads, "seconds": args.seconds,
+            "skyport_errors": ours["errors"], "moto_errors": theirs["errors"], "moto_version": MOTO_VERSION,
+            "skyport_web": f"gunicorn {args.web_processes} processes x {args.web_threads} threads",
+            "skyport_settle_s": round(settle_s, 1), "skyport_busy_after_settle": left,
+            "ledger_exact": not problems, "cpus": os.cpu_count(),
+        })
+        print(f"ratio: {ratio:.1f}x" if ratio else "ratio: n/a")
+        return 0 if not problems and not left else 1
+    finally:
+        for proc in procs:
+            stop(proc)
+        if not args.keep:
+            drop_database(admin, BENCH_DB)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
