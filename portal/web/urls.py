@@ -19,6 +19,8 @@ urlpatterns = [
     path("keypairs/", views.keypairs, name="keypairs"),
     path("keypairs/<str:public_id>/delete/", views.keypair_remove, name="keypair-delete"),
     path("keypairs/<str:public_id>/download/", views.keypair_download, name="keypair-download"),
+    path("access-keys/", views.access_keys, name="access-keys"),
+    path("access-keys/<str:key_id>/revoke/", views.access_key_remove, name="access-key-revoke"),
     path("signup/", views.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),
          name="login"),

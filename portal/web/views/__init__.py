@@ -1,4 +1,5 @@
 """Web views by resource; `generic` holds the list base the staff console reuses."""
+from .access_keys import access_key_remove, access_keys
 from .auth import signup
 from .instances import (
     InstanceListView,
@@ -12,7 +13,8 @@ from .launch import launch, launch_quota, launch_rule_row
 from .marketplace import MarketplaceView, appliance_detail, favicon
 
 __all__ = [
-    "InstanceListView", "MarketplaceView", "appliance_detail", "favicon", "instance_detail", "instance_do",
+    "access_key_remove", "access_keys", "InstanceListView", "MarketplaceView", "appliance_detail", "favicon",
+    "instance_detail", "instance_do",
     "instance_progress", "instance_reveal_credentials", "keypair_download", "keypair_remove", "keypairs",
     "launch", "launch_quota", "launch_rule_row", "signup",
 ]
