@@ -16,6 +16,7 @@ from provisioning.exceptions import NotFound, SkyportError
 from provisioning.filtersets import InstanceFilterSet
 from provisioning.lifecycle import TRANSITIONS
 from provisioning.models import Instance
+from provisioning.pipeline.instance_steps import progress_with_title
 from provisioning.selectors import instance_events, instance_get, instance_list
 from provisioning.services.instances import instance_action, instance_credentials, instance_login_hint
 
@@ -54,63 +55,6 @@ def _own_instance(request: HttpRequest, public_id: str) -> Instance:
         raise Http404(exc.message) from exc
 
 
-LAUNCH_STEPS = [("scheduling", "Scheduling"), ("copying_image", "Copying image"), ("booting", "Booting"),
-                ("configuring", "Configuring"), ("running", "Running")]
-START_STEPS = [("powering_on", "Powering on"), ("booting", "Booting"), ("configuring", "Configuring"),
-               ("running", "Running")]
-# Events the launch pipeline writes when each step starts (to show where a failed launch stopped).
-STEP_EVENTS = {"instance.request": "scheduling", "instance.copy_image": "copying_image",
-               "instance.boot": "booting", "instance.configure": "configuring"}
-
-
-def _steps(sequence: list[tuple[str, str]], current: str | None, *, failed: bool = False) -> list[dict]:
-    keys = [k for k, _ in sequence]
-    index = keys.index(current) if current in keys else len(keys)
-    out = []
-    for i, (key, label) in enumerate(sequence):
-        status = "done" if i < index else ("current" if i == index else "todo")
-        if failed and i == index:
-            status = "failed"
-        out.append({"key": key, "label": label, "status": status})
-    return out
-
-
-def pipeline_steps(inst: Instance) -> tuple[str, list[dict]]:
-    """The steps of what the instance is going through now, each done / current / failed / to do."""
-    state, task = inst.state, inst.task
-    if state == "pending":
-        if inst.launched_at is None:
-            return "Launch", _steps(LAUNCH_STEPS, task or "scheduling")
-        return "Start", _steps(START_STEPS, task or "powering_on")
-    if state == "running" and task == "rebooting":
-        return "Reboot", _steps([("rebooting", "Rebooting"), ("running", "Running")], "rebooting")
-    if state == "running":
-        if task:
-            return "Working", _steps([(task, inst.get_task_display()), ("running", "Running")], task)
-        # Idle: show what brought it here last (a reboot or a start is not a launch).
-        last = (instance_events(instance=inst).filter(action__in=("instance.request", "instance.start",
-                                                                   "instance.reboot"))
-                .order_by("-id").values_list("action", flat=True).first())
-        if last == "instance.reboot":
-            return "Reboot", _steps([("rebooting", "Rebooting"), ("running", "Running")], None)
-        if last == "instance.start":
-            return "Start", _steps(START_STEPS, None)
-        return "Launch", _steps(LAUNCH_STEPS, None)
-    if state in ("stopping", "stopped"):
-        return "Stop", _steps([("powering_off", "Powering off"), ("stopped", "Stopped")],
-                              "powering_off" if state == "stopping" else None)
-    if state in ("shutting-down", "terminated"):
-        return "Terminate", _steps([("deleting", "Shutting down"), ("terminated", "Terminated")],
-                                   "deleting" if state == "shutting-down" else None)
-    # error: show how far the launch got before it failed
-    reached = "scheduling"
-    for action in instance_events(instance=inst).order_by("id").values_list("action", flat=True):
-        reached = STEP_EVENTS.get(action, reached)
-    if inst.launched_at is not None:
-        return "Failed", _steps([("error", "Error")], "error", failed=True)
-    return "Launch failed", _steps(LAUNCH_STEPS[:-1] + [("error", "Error")], reached, failed=True)
-
-
 def credentials_context(inst: Instance, *, revealed: dict | None = None) -> dict:
     """What the credentials panel shows, without consuming the one-time password."""
     hint = instance_login_hint(inst)  # the one connect string (REST and EC2 show the same)
@@ -130,7 +74,7 @@ def credentials_context(inst: Instance, *, revealed: dict | None = None) -> dict
 
 
 def instance_context(inst: Instance) -> dict:
-    title, steps = pipeline_steps(inst)
+    title, steps = progress_with_title(inst)  # the pipeline declares the stages; the page renders them
     return {
         "section": "instances",
         "instance": inst,
