@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "provisioning",
     "portal",
     "portal.web",
+    "portal.console",
 ]
 
 MIDDLEWARE = [

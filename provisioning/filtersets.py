@@ -51,16 +51,35 @@ class InstanceFilterSet(django_filters.FilterSet):
         return qs.filter(Q(public_id__icontains=value) | Q(name__icontains=value) | Q(private_ip__icontains=value))
 
 
-class HostFilterSet(django_filters.FilterSet):
-    """The staff host list: by state, zone, and a search over name and CPU model."""
+# A host's CPU class (what placement's mode filter reads): 64-bit or not, VT-x/AMD-V or not.
+CPU_CLASS_CHOICES = [("64-hvm", "64-bit, VT-x/AMD-V"), ("64", "64-bit, no VT-x/AMD-V"),
+                     ("32-hvm", "32-bit, VT-x/AMD-V"), ("32", "32-bit, no VT-x/AMD-V")]
+HOST_STATE_FILTER_CHOICES = [*HostState.choices, ("down", "down (not answering)")]
 
-    state = django_filters.MultipleChoiceFilter(choices=HostState.choices)
+
+class HostFilterSet(django_filters.FilterSet):
+    """The staff host lists (console and REST): state (or `down`), zone, CPU class, hypervisor version,
+    a search over name and CPU model, and `sort` by name, zone, state, guests or allocated share."""
+
+    state = django_filters.MultipleChoiceFilter(choices=HOST_STATE_FILTER_CHOICES, method="filter_state")
     availability_zone = django_filters.CharFilter(field_name="availability_zone")
+    cpu_class = django_filters.ChoiceFilter(choices=CPU_CLASS_CHOICES, method="filter_cpu_class", label="CPU class")
+    hypervisor_version = django_filters.CharFilter(field_name="hypervisor_version")
     q = django_filters.CharFilter(method="search", label="Search")
+    sort = django_filters.OrderingFilter(fields=(
+        ("name", "name"), ("availability_zone", "zone"), ("state", "state"), ("guests", "guests"),
+        ("vcpus_ratio", "vcpus"), ("memory_ratio", "memory"), ("disk_ratio", "disk")))
 
     class Meta:
         model = Host
-        fields = ["state", "availability_zone", "q"]
+        fields = ["state", "availability_zone", "cpu_class", "hypervisor_version", "q"]
+
+    def filter_state(self, qs, name, value):
+        wanted = Q(state__in=[v for v in value if v != "down"], is_up=True)
+        return qs.filter(wanted | Q(is_up=False) if "down" in value else wanted)
+
+    def filter_cpu_class(self, qs, name, value):
+        return qs.filter(is_64bit=value.startswith("64"), has_hw_virt=value.endswith("hvm"))
 
     def search(self, qs, name, value):
         return qs.filter(Q(name__icontains=value) | Q(cpu_model__icontains=value))
@@ -73,7 +92,8 @@ class StaffInstanceFilterSet(InstanceFilterSet):
     owner = django_filters.CharFilter(field_name="owner__username", label="Owner (username)")
     availability_zone = django_filters.CharFilter(field_name="availability_zone")
     task = django_filters.ChoiceFilter(choices=[c for c in TaskState.choices if c[0]])
+    appliance = django_filters.CharFilter(field_name="appliance__slug", label="Appliance (slug)")
 
     class Meta:
         model = Instance
-        fields = ["state", "q", "host", "owner", "availability_zone", "task"]
+        fields = ["state", "q", "host", "owner", "availability_zone", "task", "appliance"]

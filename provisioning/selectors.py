@@ -1,11 +1,15 @@
 """Reads, shared by every surface. Tenancy lives here: a user's selectors only see their own rows."""
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from dataclasses import dataclass, field
 
-from .choices import LIVE_STATES
+from django.db.models import Count, F, FloatField, Q, QuerySet
+from django.db.models.functions import Cast, NullIf
+
+from . import driver
+from .choices import LIVE_STATES, InstanceState
 from .exceptions import NotFound
-from .models import Appliance, Event, Host, Instance, InstanceType, KeyPair, SecurityGroup
+from .models import Appliance, Claim, Event, Host, Instance, InstanceType, KeyPair, SecurityGroup
 
 
 def appliance_list() -> QuerySet[Appliance]:
@@ -58,10 +62,17 @@ def availability_zone_list() -> list[str]:
 
 
 # --------------------------------------------------------------------------- staff (every tenant)
+def _ratio(resource: str):
+    return Cast(F(f"{resource}_used"), FloatField()) / NullIf(Cast(F(f"{resource}_limit"), FloatField()), 0.0)
+
+
 def host_list() -> QuerySet[Host]:
-    """The fleet, each host with its count of live guests (`guests`)."""
+    """The fleet, each host with its count of live guests (`guests`) and its allocated shares
+    (`vcpus_ratio`, `memory_ratio`, `disk_ratio`, 0..1, null for a zero limit) to sort on."""
     return Host.objects.annotate(
-        guests=Count("instances", filter=Q(instances__state__in=LIVE_STATES))).order_by("name")
+        guests=Count("instances", filter=Q(instances__state__in=LIVE_STATES)),
+        vcpus_ratio=_ratio("vcpus"), memory_ratio=_ratio("memory_mib"), disk_ratio=_ratio("disk_gib"),
+    ).order_by("name")
 
 
 def host_get(*, name: str) -> Host:
@@ -89,3 +100,86 @@ def instance_get_any(*, public_id: str) -> Instance:
     if inst is None:
         raise NotFound(f"Instance '{public_id}' does not exist.")
     return inst
+
+
+# --------------------------------------------------------------------------- staff: the fleet at a glance
+HOST_STATE_GROUPS = ("enabled", "disabled", "entering_maintenance", "maintenance", "down")
+
+
+@dataclass
+class Allocation:
+    """Allocated against the schedulable limit, per resource, for one host or a zone."""
+
+    vcpus_used: int = 0
+    vcpus_limit: int = 0
+    memory_mib_used: int = 0
+    memory_mib_limit: int = 0
+    disk_gib_used: int = 0
+    disk_gib_limit: int = 0
+    hosts: int = 0
+
+    def add(self, host: Host) -> None:
+        self.hosts += 1
+        for name in ("vcpus", "memory_mib", "disk_gib"):
+            setattr(self, f"{name}_used", getattr(self, f"{name}_used") + getattr(host, f"{name}_used"))
+            setattr(self, f"{name}_limit", getattr(self, f"{name}_limit") + getattr(host, f"{name}_limit"))
+
+
+@dataclass
+class FleetOverview:
+    hosts: list[Host]
+    zones: dict[str, Allocation]
+    total: Allocation
+    hosts_by_state: dict[str, int]
+    instances_by_state: dict[str, int]
+    busy_instances: int
+    imbalance: float
+    events: list[Event] = field(default_factory=list)
+    migrations: list = field(default_factory=list)
+
+    @property
+    def disabled_hosts(self) -> list[Host]:
+        return [h for h in self.hosts if h.state == "disabled"]
+
+    @property
+    def in_flight(self) -> bool:
+        """Something is moving (a page showing this refreshes quickly while so)."""
+        return bool(self.busy_instances or self.migrations)
+
+
+def host_group(host: Host) -> str:
+    """The overview's state group: `down` (its agent does not answer) wins over the configured state."""
+    return host.state if host.is_up else "down"
+
+
+def fleet_overview(*, events: int = 12) -> FleetOverview:
+    """Every host with its allocation, zone and fleet sums, hosts per state, instances per state and the
+    latest events: four queries whatever the fleet's size."""
+    hosts = list(host_list())
+    zones: dict[str, Allocation] = {}
+    total = Allocation()
+    by_state = dict.fromkeys(HOST_STATE_GROUPS, 0)
+    for h in hosts:
+        zones.setdefault(h.availability_zone, Allocation()).add(h)
+        total.add(h)
+        by_state[host_group(h)] = by_state.get(host_group(h), 0) + 1
+    counts = dict(Instance.objects.values_list("state").annotate(n=Count("id")).order_by())
+    busy = Instance.objects.filter(state__in=LIVE_STATES).exclude(task="").count()
+    loads = {h.name: (h.memory_mib_used, h.memory_mib_limit, h.vcpus_used, h.vcpus_limit)
+             for h in hosts if h.state == "enabled" and h.is_up}
+    return FleetOverview(
+        hosts=hosts, zones=dict(sorted(zones.items())), total=total, hosts_by_state=by_state,
+        instances_by_state={s: counts.get(s, 0) for s in InstanceState.values}, busy_instances=busy,
+        imbalance=round(driver.fleet_imbalance(loads), 4),
+        events=list(Event.objects.select_related("instance", "host").order_by("-created_at", "-id")[:events]))
+
+
+def host_events(*, host: Host, limit: int = 30) -> list[Event]:
+    """A host's latest events: its own and those of the instances placed on it."""
+    return list(Event.objects.filter(host=host).select_related("instance").order_by("-created_at", "-id")[:limit])
+
+
+def host_claims(*, host: Host) -> QuerySet[Claim]:
+    """The claims that make up a host's used figures (instance claims and incoming migrations)."""
+    return (Claim.objects.filter(host=host).select_related("instance", "instance__owner")
+            .order_by("kind", "-memory_mib", "instance__public_id"))

@@ -1,0 +1,15 @@
+"""The staff console's routes, mounted at /console/ (names `console-*`; a migration is `migration-detail`,
+the name `Migration.get_absolute_url` reverses)."""
+from django.urls import path
+
+from .views import fleet, hosts, instances, placement
+
+urlpatterns = [
+    path("", fleet.fleet, name="console-fleet"),
+    path("hosts/", hosts.HostListView.as_view(), name="console-hosts"),
+    path("hosts/<str:name>/", hosts.host_detail, name="console-host"),
+    path("instances/", instances.InstanceListView.as_view(), name="console-instances"),
+    path("instances/<str:public_id>/", instances.instance_detail, name="console-instance"),
+    path("instances/<str:public_id>/actions/<str:action>/", instances.instance_do, name="console-instance-action"),
+    path("placement/", placement.placement, name="console-placement"),
+]

@@ -1,0 +1,1 @@
+"""Console views, one module per page (NetBox-style: a list view is declarations on ObjectListView)."""
