@@ -139,6 +139,7 @@ class FleetOverview:
 
     @property
     def disabled_hosts(self) -> list[Host]:
+        """Disabled hosts, each with `disabled_reason` (from its latest `host.disable` event)."""
         return [h for h in self.hosts if h.state == "disabled"]
 
     @property
@@ -147,15 +148,36 @@ class FleetOverview:
         return bool(self.busy_instances or self.migrations)
 
 
+def disabled_reasons() -> dict[int, str]:
+    """host id -> why it was disabled (the reason given with its latest `host.disable`): one query."""
+    out: dict[int, str] = {}
+    for host_id, data in (Event.objects.filter(action="host.disable", host__state="disabled")
+                          .order_by("host_id", "-created_at", "-id").values_list("host_id", "data")):
+        out.setdefault(host_id, (data or {}).get("reason", ""))
+    return out
+
+
+def host_disabled_reason(*, host: Host) -> str:
+    """Why this host is disabled ('' when it is not, or no reason was given)."""
+    if host.state != "disabled":
+        return ""
+    data = (Event.objects.filter(action="host.disable", host=host).order_by("-created_at", "-id")
+            .values_list("data", flat=True).first())
+    return (data or {}).get("reason", "")
+
+
 def host_group(host: Host) -> str:
     """The overview's state group: `down` (its agent does not answer) wins over the configured state."""
     return host.state if host.is_up else "down"
 
 
 def fleet_overview(*, events: int = 12) -> FleetOverview:
-    """Every host with its allocation, zone and fleet sums, hosts per state, instances per state and the
-    latest events: four queries whatever the fleet's size."""
+    """Every host with its allocation, zone and fleet sums, hosts per state (disabled ones with their
+    reason), instances per state and the latest events: a fixed number of queries whatever the fleet's size."""
     hosts = list(host_list())
+    reasons = disabled_reasons()
+    for h in hosts:
+        h.disabled_reason = reasons.get(h.pk, "") if h.state == "disabled" else ""
     zones: dict[str, Allocation] = {}
     total = Allocation()
     by_state = dict.fromkeys(HOST_STATE_GROUPS, 0)

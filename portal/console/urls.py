@@ -8,6 +8,7 @@ urlpatterns = [
     path("", fleet.fleet, name="console-fleet"),
     path("hosts/", hosts.HostListView.as_view(), name="console-hosts"),
     path("hosts/<str:name>/", hosts.host_detail, name="console-host"),
+    path("hosts/<str:name>/state/<str:action>/", hosts.host_state, name="console-host-state"),
     path("instances/", instances.InstanceListView.as_view(), name="console-instances"),
     path("instances/<str:public_id>/", instances.instance_detail, name="console-instance"),
     path("instances/<str:public_id>/actions/<str:action>/", instances.instance_do, name="console-instance-action"),

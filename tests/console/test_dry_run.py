@@ -17,7 +17,7 @@ def test_dry_run_shows_ranked_candidates_and_claims_nothing(client, catalog, sta
     # Each weigher's share and each candidate's free capacity, as the API gives them (QA: the page
     # showed the total weight only).
     for name in ("free_memory", "free_vcpu", "image_cache", "page_sharing"):
-        assert f"title=\"this weigher's share: score × multiplier\">{name}</th>" in body
+        assert f"title=\"this weigher's share: score × multiplier\">{name.replace('_', ' ')}</th>" in body
     assert ">Free memory</th>" in body and " GiB</td>" in body
     assert "hosts can take 2 vCPU / 2 GiB" in body  # the summary, not a refusal sentence
     assert "No host can take" not in body

@@ -83,3 +83,18 @@ def seconds(value: float | None) -> str:
 @register.filter
 def ms(value: float | None) -> str:
     return "—" if value is None else f"{float(value):.0f} ms"
+
+
+@register.filter
+def mode_short(mode: str) -> str:
+    """'hardware_assisted' -> 'Hardware-assisted' (the launch form's short names, for narrow columns)."""
+    from ...web.forms.launch import MODE_LABELS
+
+    return MODE_LABELS.get(mode, (mode or "").replace("_", " "))
+
+
+@register.filter
+def words(name: str) -> str:
+    """'free_memory' -> 'free memory'."""
+    return (name or "").replace("_", " ")
+
