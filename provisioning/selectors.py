@@ -2,14 +2,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from django.db.models import Count, F, FloatField, Q, QuerySet
+from django.db.models import Count, F, FloatField, Model, Q, QuerySet
 from django.db.models.functions import Cast, NullIf
 
 from . import driver
 from .choices import LIVE_STATES, InstanceState
 from .exceptions import NotFound
 from .models import Appliance, Claim, Event, Host, Instance, InstanceType, KeyPair, SecurityGroup
+from .models.access import OwnedResource
+
+M = TypeVar("M", bound=Model)
+R = TypeVar("R", bound=OwnedResource)
+
+
+def ref_lookup(qs: QuerySet[M], ref: str, *, alt: str = "name") -> M | None:
+    """The row of `qs` whose public id, or else whose `alt` (a name, a slug), is `ref`; None if none.
+
+    The one "public id or name" lookup: owned resources, appliances and every surface use it, so
+    `key-…` and `laptop` find the same key pair everywhere. One query; the public id wins a tie.
+    """
+    ref = str(ref or "")
+    if not ref:
+        return None
+    rows = list(qs.filter(Q(public_id=ref) | Q(**{alt: ref}))[:2])
+    return next((row for row in rows if row.public_id == ref), rows[0] if rows else None)
+
+
+def owned_get(model: type[R], *, user, ref: str) -> R:
+    """The caller's own key pair, security group or placement group by public id or name.
+
+    Another user's is NotFound, the same as one that does not exist (never a 403).
+    """
+    obj = ref_lookup(model.objects.filter(owner=user), ref)
+    if obj is None:
+        raise NotFound(f"{model._meta.verbose_name.capitalize()} '{ref}' does not exist.")
+    return obj
 
 
 def appliance_list() -> QuerySet[Appliance]:
@@ -17,8 +46,8 @@ def appliance_list() -> QuerySet[Appliance]:
 
 
 def appliance_get(*, ref: str) -> Appliance:
-    qs = appliance_list()
-    app = qs.filter(public_id=ref).first() or qs.filter(slug=ref).first()
+    """A public appliance by ami- id or slug."""
+    app = ref_lookup(appliance_list(), ref, alt="slug")
     if app is None:
         raise NotFound(f"Appliance '{ref}' does not exist.")
     return app

@@ -8,7 +8,36 @@ from ..choices import (
     PlacementStrategy,
     Protocol,
 )
-from .ids import _key_id, _pg_id, _sg_id
+from .ids import new_public_id
+
+
+class OwnedResource(models.Model):
+    """What a tenant names and owns (key pairs, security groups, placement groups): an EC2-style
+    public id (`id_prefix`-…), the owner, a name unique per owner, and when it was made.
+
+    There is no reverse accessor on the user: a user's rows are read through the selectors
+    (`owned_get`, `keypair_list`, ...), where tenancy lives.
+    """
+
+    id_prefix = ""  # "key", "sg", "pg"
+
+    public_id = models.CharField(max_length=24, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="%(class)s_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.public_id:
+            self.public_id = new_public_id(self.id_prefix)
+        super().save(*args, **kwargs)
 
 
 class Quota(models.Model):
@@ -24,37 +53,20 @@ class Quota(models.Model):
 
 
 
-class KeyPair(models.Model):
+class KeyPair(OwnedResource):
     """An SSH public key; the private key of a generated pair is shown once and never stored."""
 
-    public_id = models.CharField(max_length=24, unique=True, default=_key_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="key_pairs")
-    name = models.CharField(max_length=255)
+    id_prefix = "key"
     key_type = models.CharField(max_length=16, default="ed25519")
     public_key = models.TextField()
     fingerprint = models.CharField(max_length=128)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="keypair_unique_name_per_owner")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
-class SecurityGroup(models.Model):
+class SecurityGroup(OwnedResource):
     """Access rules (ingress) applied to an instance's virtual-switch port at boot."""
 
-    public_id = models.CharField(max_length=24, unique=True, default=_sg_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="security_groups")
-    name = models.CharField(max_length=255)
+    id_prefix = "sg"
     description = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="sg_unique_name_per_owner")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
@@ -78,15 +90,9 @@ class SecurityGroupRule(models.Model):
         return f"{self.get_protocol_display()} {ports} from {self.cidr}"
 
 
-class PlacementGroup(models.Model):
-    public_id = models.CharField(max_length=24, unique=True, default=_pg_id, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="placement_groups")
-    name = models.CharField(max_length=255)
+class PlacementGroup(OwnedResource):
+    """Instances kept together (affinity) or apart (anti-affinity) by the placement filters."""
+
+    id_prefix = "pg"
     strategy = models.CharField(max_length=16, choices=PlacementStrategy.choices)
     strict = models.BooleanField(default=True, help_text="strict: refuse rather than break the rule")
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="pg_unique_name_per_owner")]
-
-    def __str__(self) -> str:
-        return self.name

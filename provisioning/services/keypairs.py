@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.db import IntegrityError, transaction
 
-from ..exceptions import InvalidRequest, NotFound
+from ..exceptions import InvalidRequest
 from ..models import KeyPair
+from ..selectors import owned_get
 from .events import actor_name, event_record
 
 NAME_RE = re.compile(r"^[A-Za-z0-9 ._\-@+=,:/]{1,255}$")
@@ -151,16 +152,12 @@ def keypair_new(*, user, new: NewKeyPair) -> CreatedKeyPair:
 
 
 def keypair_get(*, user, ref: str) -> KeyPair:
-    """By name or key- id, only the caller's own."""
-    qs = KeyPair.objects.filter(owner=user)
-    kp = qs.filter(public_id=ref).first() or qs.filter(name=ref).first()
-    if kp is None:
-        raise NotFound(f"Key pair '{ref}' does not exist.")
-    return kp
+    """By name or key- id, only the caller's own (`owned_get` for key pairs)."""
+    return owned_get(KeyPair, user=user, ref=ref)
 
 
 def keypair_delete(*, user, ref: str) -> None:
-    kp = keypair_get(user=user, ref=ref)
+    kp = owned_get(KeyPair, user=user, ref=ref)
     with transaction.atomic():
         kp.delete()
         event_record(action="keypair.delete", message=f"Key pair {kp.name} deleted", owner=user, actor=actor_name(user))

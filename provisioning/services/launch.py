@@ -22,13 +22,24 @@ from django.utils import timezone
 
 from ..choices import InstanceState, TaskState, VirtMode
 from ..exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaExceeded
-from ..models import Appliance, Host, Instance, InstanceTag, InstanceType, KeyPair, PlacementGroup, Reservation
+from ..models import (
+    Appliance,
+    Host,
+    Instance,
+    InstanceTag,
+    InstanceType,
+    KeyPair,
+    PlacementGroup,
+    Reservation,
+    SecurityGroup,
+)
 from ..pipeline.engine import step_dispatch, step_prepare
 from ..placement import PlacementRequest, explain
+from ..selectors import appliance_list, owned_get, ref_lookup
 from ..units import mib_label, size_label
 from .events import actor_name, event_build, event_record, events_record
 from .idempotency import idempotent_reservation
-from .keypairs import NewKeyPair, keypair_get, keypair_new, keypair_new_problems
+from .keypairs import NewKeyPair, keypair_new, keypair_new_problems
 from .place import instance_place
 from .quotas import quota_usage
 from .security_groups import (
@@ -78,14 +89,6 @@ class LaunchResult:
     replayed: bool = False
 
 
-def appliance_resolve(ref: str) -> Appliance | None:
-    ref = str(ref or "").strip()
-    if not ref:
-        return None
-    qs = Appliance.objects.filter(is_public=True)
-    return qs.filter(public_id=ref).first() or qs.filter(slug=ref).first()
-
-
 def instance_type_shortfall(itype: InstanceType, appliance: Appliance) -> list[str]:
     """What `itype` lacks to run `appliance` (empty when it is big enough), e.g. ["2 vCPU"]."""
     short = []
@@ -125,7 +128,8 @@ def launch_validate(
     def bad(fieldname: str, msg: str) -> None:
         errors.setdefault(fieldname, []).append(msg)
 
-    app = appliance if isinstance(appliance, Appliance) else appliance_resolve(appliance)
+    app = appliance if isinstance(appliance, Appliance) else \
+        ref_lookup(appliance_list(), str(appliance or "").strip(), alt="slug")
     if app is None:
         bad("appliance", f"No appliance '{appliance}'. Give an ami- id or slug from the marketplace "
                          "(GET /api/v1/appliances/)." if appliance else "Choose an appliance.")
@@ -156,7 +160,7 @@ def launch_validate(
             bad(NEW_KEY_FIELDS[fieldname], msg)
     if key_name:
         try:
-            kp = keypair_get(user=user, ref=key_name)
+            kp = owned_get(KeyPair, user=user, ref=key_name)
         except NotFound:
             bad("key_name", f"Key pair '{key_name}' does not exist in your account; create or import it first.")
     sg_refs = [str(s).strip() for s in (security_groups or []) if str(s).strip()]
@@ -166,8 +170,7 @@ def launch_validate(
     if new_rules is not None and len(new_rules) > MAX_RULES:
         bad("rules", f"At most {MAX_RULES} rules per security group; you gave {len(new_rules)}.")
     for ref in sg_refs:
-        if ref != "default" and not user.security_groups.filter(name=ref).exists() and \
-                not user.security_groups.filter(public_id=ref).exists():
+        if ref != "default" and ref_lookup(SecurityGroup.objects.filter(owner=user), ref) is None:
             bad("security_groups", f"Security group '{ref}' does not exist in your account.")
     try:
         min_count, max_count = int(min_count), int(max_count)
@@ -191,8 +194,7 @@ def launch_validate(
         bad("availability_zone", f"No availability zone '{availability_zone}'. Choose one of: {zones}.")
     group = None
     if placement_group:
-        group = PlacementGroup.objects.filter(owner=user, name=placement_group).first() or \
-            PlacementGroup.objects.filter(owner=user, public_id=placement_group).first()
+        group = ref_lookup(PlacementGroup.objects.filter(owner=user), placement_group)
         if group is None:
             bad("placement_group", f"Placement group '{placement_group}' does not exist in your account.")
     try:

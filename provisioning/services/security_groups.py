@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from ..choices import LIVE_STATES
 from ..exceptions import InvalidRequest, InvalidState, NotFound
 from ..models import SecurityGroup, SecurityGroupRule
+from ..selectors import owned_get, ref_lookup
 from .events import actor_name, event_record
 
 PROTOCOLS = ("tcp", "udp", "icmp", "-1")
@@ -99,8 +100,7 @@ def security_groups_resolve(*, user, refs: Iterable[str], field: str = "security
         ref = str(ref).strip()
         if not ref:
             continue
-        qs = SecurityGroup.objects.filter(owner=user)
-        group = qs.filter(public_id=ref).first() or qs.filter(name=ref).first()
+        group = ref_lookup(SecurityGroup.objects.filter(owner=user), ref)
         if group is None:
             if ref == "default":
                 group = security_group_default(user=user)
@@ -112,11 +112,8 @@ def security_groups_resolve(*, user, refs: Iterable[str], field: str = "security
 
 
 def security_group_get(*, user, ref: str) -> SecurityGroup:
-    qs = SecurityGroup.objects.filter(owner=user)
-    group = qs.filter(public_id=ref).first() or qs.filter(name=ref).first()
-    if group is None:
-        raise NotFound(f"Security group '{ref}' does not exist.")
-    return group
+    """By name or sg- id, only the caller's own (`owned_get` for security groups)."""
+    return owned_get(SecurityGroup, user=user, ref=ref)
 
 
 def security_group_delete(*, user, group: SecurityGroup) -> None:
