@@ -5,6 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from provisioning.models import Appliance, InstanceType, PlacementGroup
 from provisioning.placement import PlacementRequest, dry_run
+from provisioning.selectors import ref_lookup
+from provisioning.units import mib_label
 
 
 class Command(BaseCommand):
@@ -19,8 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args, **o):
-        app = Appliance.objects.filter(public_id=o["appliance"]).first() or \
-            Appliance.objects.filter(slug=o["appliance"]).first()
+        app = ref_lookup(Appliance.objects.all(), o["appliance"], alt="slug")
         if app is None:
             raise CommandError(f"No appliance '{o['appliance']}' (give an ami- id or slug).")
         it = InstanceType.objects.filter(name=o["instance_type"]).first()
@@ -45,8 +46,8 @@ class Command(BaseCommand):
         self.stdout.write(expl["summary"])
         for c in result["candidates"]:
             weights = ", ".join(f"{k} {v:g}" for k, v in c["weights"].items() if v)
+            free = f"{c['free']['vcpus']} vCPU / {mib_label(c['free']['memory_mib'], gib_only=True)}"
             self.stdout.write(f"  {c['rank']:>2}. {c['host']:<16} {c['availability_zone']:<8} {c['virt_mode']:<20} "
-                              f"weight {c['weight']:<7g} free {c['free']['vcpus']} vCPU / "
-                              f"{c['free']['memory_mib'] / 1024:g} GiB" + (f"  ({weights})" if weights else ""))
+                              f"weight {c['weight']:<7g} free {free}" + (f"  ({weights})" if weights else ""))
         for r in expl["refusals"]:
             self.stdout.write(f"  refused by {r['filter']}: {r['hosts']} {r['text']}")
