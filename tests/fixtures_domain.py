@@ -32,18 +32,24 @@ def catalog(db):
 
 
 @pytest.fixture
-def user(db, django_user_model):
-    return django_user_model.objects.create_user("alice", password="alice-pass-123")
+def user(db):
+    from tests.factories import user_factory
+
+    return user_factory("alice", password="alice-pass-123")
 
 
 @pytest.fixture
-def other_user(db, django_user_model):
-    return django_user_model.objects.create_user("bob", password="bob-pass-123")
+def other_user(db):
+    from tests.factories import user_factory
+
+    return user_factory("bob", password="bob-pass-123")
 
 
 @pytest.fixture
-def staff_user(db, django_user_model):
-    return django_user_model.objects.create_superuser("root", password="root-pass-123")
+def staff_user(db):
+    from tests.factories import user_factory
+
+    return user_factory("root", password="root-pass-123", staff=True)
 
 
 @pytest.fixture
@@ -81,28 +87,3 @@ def drain(max_steps: int = 1000) -> int:
 @pytest.fixture
 def run_pipeline():
     return drain
-
-
-def ledger_problems() -> list[str]:
-    """Capacity invariants: used = sum of claims, used <= limits, no claim without a live instance."""
-    from django.db.models import Count, Sum
-
-    from provisioning.choices import LIVE_STATES
-    from provisioning.models import Claim, Host
-
-    problems = []
-    sums = {
-        row["host_id"]: row
-        for row in Claim.objects.values("host_id").annotate(
-            v=Sum("vcpus"), m=Sum("memory_mib"), d=Sum("disk_gib"), n=Count("id"))
-    }
-    for h in Host.objects.all():
-        s = sums.get(h.pk, {"v": 0, "m": 0, "d": 0, "n": 0})
-        if (h.vcpus_used, h.memory_mib_used, h.disk_gib_used, h.instances_used) != (s["v"], s["m"], s["d"], s["n"]):
-            problems.append(f"{h.name}: used {h.vcpus_used}/{h.memory_mib_used}/{h.disk_gib_used}/{h.instances_used}"
-                            f" != claims {s['v']}/{s['m']}/{s['d']}/{s['n']}")
-        if h.vcpus_used > h.vcpus_limit or h.memory_mib_used > h.memory_mib_limit or h.disk_gib_used > h.disk_gib_limit:
-            problems.append(f"{h.name}: above its limits")
-    for c in Claim.objects.exclude(instance__state__in=LIVE_STATES).select_related("instance"):
-        problems.append(f"claim of {c.instance.public_id} ({c.instance.state}) on host {c.host_id} should be gone")
-    return problems

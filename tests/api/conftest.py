@@ -5,11 +5,8 @@ import pytest
 
 from provisioning.models import Claim, Instance, KeyPair, Reservation, SecurityGroup
 
-
-def launch(api, **fields):
-    """POST /api/v1/instances/ with sensible defaults; returns the response."""
-    body = {"appliance": "ubuntu-lamp", "instance_type": "t3.small", **fields}
-    return api.post("/api/v1/instances/", body, format="json")
+INSTANCES = "/api/v1/instances/"
+BODY = {"appliance": "ubuntu-lamp", "instance_type": "t3.small"}  # a launch request that is accepted
 
 
 def counts() -> dict[str, int]:
@@ -23,11 +20,8 @@ def counts() -> dict[str, int]:
 
 
 @pytest.fixture
-def launched(catalog, api):
-    """A running instance of alice's (launched over the API, pipeline drained)."""
-    from tests.fixtures_domain import drain
+def launched(catalog, user):
+    """The public id of a running instance of alice's (pipeline drained)."""
+    from tests.factories import running_instance_factory
 
-    resp = launch(api, name="web")
-    assert resp.status_code == 202, resp.data
-    drain()
-    return resp.data["id"]
+    return running_instance_factory(user, name="web").public_id

@@ -1,21 +1,14 @@
-"""Key pairs and security groups over REST: private key shown once, import, tenancy, validation."""
+"""Key pairs and security groups over REST: private key shown once, import, validation (tenancy: test_tenancy)."""
 from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from provisioning.models import KeyPair, SecurityGroup
+from tests.factories import instance_factory, public_key_factory
 from tests.fixtures_domain import drain
 
-from .conftest import counts, launch
-
 pytestmark = pytest.mark.django_db
-
-
-def _public_key() -> str:
-    key = ed25519.Ed25519PrivateKey.generate().public_key()
-    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 
 def test_created_key_pair_returns_private_key_only_once(api):
@@ -44,7 +37,7 @@ def test_rsa_key_type_and_bad_key_type(api):
 
 
 def test_import_public_key(api):
-    pub = _public_key()
+    pub = public_key_factory()
     resp = api.post("/api/v1/keypairs/", {"name": "imported", "public_key": pub + " me@laptop"}, format="json")
     assert resp.status_code == 201 and resp.data["private_key"] is None
     assert resp.data["key_type"] == "ed25519" and resp.data["public_key"].startswith(pub)
@@ -67,7 +60,7 @@ def test_bad_key_pair_input_is_400_and_leaves_nothing(api, body, field):
 
 def test_duplicate_key_name_is_400(api):
     api.post("/api/v1/keypairs/", {"name": "laptop"}, format="json")
-    resp = api.post("/api/v1/keypairs/", {"name": "laptop", "public_key": _public_key()}, format="json")
+    resp = api.post("/api/v1/keypairs/", {"name": "laptop", "public_key": public_key_factory()}, format="json")
     assert resp.status_code == 400 and "already" in resp.data["name"][0]
     assert KeyPair.objects.count() == 1
 
@@ -79,19 +72,6 @@ def test_delete_key_pair(api):
     assert api.delete("/api/v1/keypairs/laptop/").status_code == 404
 
 
-def test_other_users_key_pairs_are_404(api, api_other):
-    kid = api.post("/api/v1/keypairs/", {"name": "laptop"}, format="json").data["id"]
-    for ref in ("laptop", kid):
-        assert api_other.get(f"/api/v1/keypairs/{ref}/").status_code == 404
-        assert api_other.delete(f"/api/v1/keypairs/{ref}/").status_code == 404
-    assert api_other.get("/api/v1/keypairs/").data["count"] == 0
-    assert KeyPair.objects.count() == 1
-
-
-def test_other_users_key_pair_cannot_be_used_to_launch(catalog, api, api_other):
-    api.post("/api/v1/keypairs/", {"name": "laptop"}, format="json")
-    resp = launch(api_other, key_name="laptop")
-    assert resp.status_code == 400 and "key_name" in resp.data
 
 
 # --------------------------------------------------------------------------- security groups
@@ -142,26 +122,14 @@ def test_security_group_name_rules(api):
     assert dup.status_code == 400 and "already" in dup.data["name"][0]
 
 
-def test_security_group_in_use_or_default_cannot_be_deleted(catalog, api):
+def test_security_group_in_use_or_default_cannot_be_deleted(catalog, api, user):
     api.post("/api/v1/security-groups/", {"name": "web", "rules": RULES}, format="json")
-    inst = launch(api, security_groups=["web"]).data["id"]
+    inst = instance_factory(user, security_groups=["web"])[0].public_id
     drain()
     busy = api.delete("/api/v1/security-groups/web/")
     assert busy.status_code == 409 and inst in busy.data["detail"]
     api.post(f"/api/v1/instances/{inst}/terminate/")
     drain()
     assert api.delete("/api/v1/security-groups/web/").status_code == 204
-    launch(api)  # creates `default`
+    instance_factory(user)  # creates `default`
     assert api.delete("/api/v1/security-groups/default/").status_code == 409
-
-
-def test_other_users_security_groups_are_404(catalog, api, api_other):
-    sg = api.post("/api/v1/security-groups/", {"name": "web"}, format="json").data["id"]
-    for ref in ("web", sg):
-        assert api_other.get(f"/api/v1/security-groups/{ref}/").status_code == 404
-        assert api_other.delete(f"/api/v1/security-groups/{ref}/").status_code == 404
-    assert api_other.get("/api/v1/security-groups/").data["count"] == 0
-    before = counts()
-    resp = launch(api_other, security_groups=[sg])
-    assert resp.status_code == 400 and "security_groups" in resp.data
-    assert counts() == before

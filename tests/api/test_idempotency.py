@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from provisioning.models import Host, IdempotencyRecord, Instance, Reservation
 from provisioning.services import idempotency
+from provisioning.services.claims import ledger_audit
 from provisioning.services.launch import launch_fingerprint
-from tests.fixtures_domain import ledger_problems
 
 BODY = {"appliance": "debian-12", "instance_type": "t3.nano", "name": "idem"}
 
@@ -143,4 +143,4 @@ def test_twenty_concurrent_identical_requests_make_one_reservation(catalog, user
     assert Reservation.objects.count() == 1
     assert Instance.objects.count() == 2
     assert IdempotencyRecord.objects.count() == 1
-    assert ledger_problems() == []
+    assert ledger_audit() == []

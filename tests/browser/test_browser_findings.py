@@ -9,7 +9,7 @@ import pytest
 from provisioning.models import Instance
 from provisioning.pipeline import engine
 from provisioning.services.keypairs import keypair_create
-from provisioning.services.launch import instance_launch
+from tests.factories import running_instance_factory
 from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.browser
@@ -31,17 +31,8 @@ def _log_in(page) -> None:
     page.wait_for_url("**/")
 
 
-def _running_instance(user, **fields) -> Instance:
-    fields = {"appliance": "debian-12", "instance_type": "t3.micro", "name": "web", **fields}
-    (inst,) = instance_launch(user=user, **fields).reservation.instances.all()
-    drain()
-    inst.refresh_from_db()
-    assert inst.state == "running"
-    return inst
-
-
 def test_no_page_is_wider_than_a_phone(browser_page, catalog, user, inline_pipeline):
-    inst = _running_instance(user)
+    inst = running_instance_factory(user, appliance="debian-12", instance_type="t3.micro", name="web")
     keypair_create(user=user, name="a-rather-long-key-pair-name-for-a-phone", key_type="ed25519")
     page = browser_page
     page.set_viewport_size({"width": 390, "height": 844})
@@ -69,7 +60,7 @@ def test_a_refused_launch_takes_focus_to_the_error_summary(browser_page, catalog
 def test_copy_without_the_clipboard_api_selects_the_text_and_says_so(browser_page, catalog, user, inline_pipeline):
     from playwright.sync_api import expect
 
-    inst = _running_instance(user)
+    inst = running_instance_factory(user, appliance="debian-12", instance_type="t3.micro", name="web")
     page = browser_page
     # What a browser offers on plain http to a non-local address: no navigator.clipboard.
     page.add_init_script("Object.defineProperty(Navigator.prototype, 'clipboard', {get: () => undefined});")

@@ -6,8 +6,8 @@ import pytest
 from django.forms.models import model_to_dict
 
 from provisioning.models import Event, Host
-from provisioning.services.launch import instance_launch
-from tests.fixtures_domain import ledger_problems
+from provisioning.services.claims import ledger_audit
+from tests.factories import instance_factory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +23,7 @@ def _post(client, host: Host, **changes):
 
 @pytest.fixture
 def busy_host(catalog, user):
-    instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small", max_count=3,
-                                availability_zone="sky-1a")
+    instance_factory(user, 3, min_count=1, availability_zone="sky-1a")
     return Host.objects.filter(instances_used__gt=0).order_by("-instances_used").first()
 
 
@@ -44,7 +43,7 @@ def test_a_host_cannot_be_shrunk_below_its_claims(client, staff_user, busy_host,
     after = Host.objects.get(pk=busy_host.pk)
     assert (after.memory_mib, after.max_instances, after.cpu_allocation_ratio) == \
         (before.memory_mib, before.max_instances, before.cpu_allocation_ratio)
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 def test_a_host_edit_that_keeps_room_for_its_claims_saves(client, staff_user, busy_host):
@@ -101,8 +100,8 @@ def test_the_ledger_and_the_audit_trail_are_read_only_in_the_admin(client, staff
 
     row = apps.get_model("provisioning", model).objects.first()
     if row is None:  # no idempotency record yet: make one the way the API does
-        instance_launch(user=busy_host.instances.first().owner, appliance="debian-12", instance_type="t3.nano",
-                        idempotency_key="k")
+        instance_factory(busy_host.instances.first().owner, appliance="debian-12", instance_type="t3.nano",
+                         idempotency_key="k")
         row = apps.get_model("provisioning", model).objects.first()
     client.force_login(staff_user)
     base = f"/admin/provisioning/{model}/"

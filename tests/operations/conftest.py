@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from provisioning.models import Host, Instance
-from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
+from tests.factories import instance_factory
 from tests.fixtures_domain import drain
 
 
@@ -17,12 +17,10 @@ def pack(user, host_name: str, count: int, *, instance_type: str = "m5.large", a
                   .exclude(pk=host.pk).values_list("pk", flat=True))
     Host.objects.filter(pk__in=others).update(state="disabled")
     try:
-        result = instance_launch(user=user, appliance=appliance, instance_type=instance_type,
-                                 availability_zone=host.availability_zone, min_count=count, max_count=count,
-                                 **fields)
+        guests = instance_factory(user, count, appliance=appliance, instance_type=instance_type,
+                                  availability_zone=host.availability_zone, **fields)
     finally:
         Host.objects.filter(pk__in=others).update(state="enabled")
-    guests = list(result.reservation.instances.order_by("id"))
     assert {g.host_id for g in guests} == {host.pk}
     run()
     return guests

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
 from provisioning.models import Host
-from provisioning.services.launch import instance_launch
+from tests.factories import instance_factory
 from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_bearer_token_setting(catalog):
 
 
 def test_staff_reads_host_utilisation_and_instances_per_state(catalog, user, staff_user):
-    instance_launch(user=user, appliance="debian-12", instance_type="m5.large", min_count=2, max_count=2)
+    instance_factory(user, 2, appliance="debian-12", instance_type="m5.large")
     drain()
     client = Client()
     client.force_login(staff_user)

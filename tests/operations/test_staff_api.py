@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from provisioning.models import Host, Instance
 from provisioning.services.claims import ledger_audit
-from provisioning.services.launch import instance_launch
+from tests.factories import reservation_factory
 from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +33,7 @@ def tenant_api(user):
 
 @pytest.fixture
 def running(catalog, user):
-    reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.small",
-                                  min_count=3, max_count=3).reservation
+    reservation = reservation_factory(user, 3, appliance="debian-12")
     drain()
     return list(reservation.instances.order_by("id"))
 
@@ -101,7 +100,7 @@ def test_host_filters_and_detail_with_guests(running, staff_api):
 
 
 def test_every_tenants_instances_with_filters(running, staff_api, other_user):
-    theirs = instance_launch(user=other_user, appliance="debian-12", instance_type="t3.micro").reservation
+    theirs = reservation_factory(other_user, appliance="debian-12", instance_type="t3.micro")
     drain()
     other = theirs.instances.get()
     all_rows = staff_api.get("/api/v1/staff/instances/").data

@@ -11,36 +11,14 @@ import json
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import count
 
 import pytest
 
-from provisioning.fixtures.demo import host_modes
 from provisioning.fixtures.fleet import catalog_ensure
-from provisioning.models import Host, InstanceType
 from provisioning.pipeline import engine
+from tests import factories
 from tests import fixtures_runtime as fr
 from tools import runtime
-
-VT = ("vmx", "ept", "lm")
-NO_VT = ("lm",)
-_cidr = count(1)
-
-
-def make_host(name: str, *, az: str = "sky-1a", features=VT, threads: int = 16, memory_gib: float = 64,
-              disk_gib: int = 1000, state: str = "enabled", up: bool = True, cpu_ratio: float = 4.0,
-              ram_ratio: float = 1.0, reserved_mib: int = 2048, max_instances: int = 200,
-              modes: list[str] | None = None) -> Host:
-    """A host with `threads` hardware threads (limits follow from the ratios and reserved memory)."""
-    n = next(_cidr)
-    return Host.objects.create(
-        name=name, availability_zone=az, cpu_model="test CPU", cpu_features=list(features),
-        supported_modes=modes if modes is not None else host_modes(list(features)),
-        sockets=1, cores_per_socket=threads, threads_per_core=1, memory_mib=int(memory_gib * 1024),
-        disk_gib=disk_gib, network_cidr=f"10.{200 + n // 250}.{n % 250}.0/24", state=state, is_up=up,
-        cpu_allocation_ratio=cpu_ratio, ram_allocation_ratio=ram_ratio, reserved_memory_mib=reserved_mib,
-        max_instances=max_instances,
-    )
 
 
 @pytest.fixture
@@ -51,16 +29,14 @@ def cloud_catalog(db):
 
 @pytest.fixture
 def host_factory(cloud_catalog):
-    return make_host
+    """`tests.factories.host_factory`, with the catalog in place."""
+    return factories.host_factory
 
 
 @pytest.fixture
 def itype(cloud_catalog):
-    """Make (or fetch) an instance type: itype("x8.32", 8, 32 * 1024, 50)."""
-    def make(name: str, vcpus: int, memory_mib: int, disk_gib: int = 10) -> InstanceType:
-        return InstanceType.objects.get_or_create(
-            name=name, defaults={"vcpus": vcpus, "memory_mib": memory_mib, "disk_gib": disk_gib})[0]
-    return make
+    """`tests.factories.instance_type_factory`: itype("x8.32", 8, 32 * 1024, 50)."""
+    return factories.instance_type_factory
 
 
 # --------------------------------------------------------------------------- real worker, private broker

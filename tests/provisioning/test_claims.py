@@ -9,19 +9,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 
 from provisioning.exceptions import InsufficientCapacity, QuotaExceeded
 from provisioning.models import Appliance, Claim, Host, Instance, InstanceType, Reservation
 from provisioning.services.claims import claim_first, claim_release, claim_try, ledger_audit
-from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
 from provisioning.services.security_groups import security_group_default
-from tests.fixtures_domain import ledger_problems
-
-from .conftest import make_host
+from tests.factories import host_factory, reservation_factory, user_factory
+from tests.kit import held_in_transaction
 
 ROOM = 10
 
@@ -33,9 +30,17 @@ def bare_instance(user, itype: str = "t3.small") -> Instance:
                                    instance_type=InstanceType.objects.get(name=itype))
 
 
+def placed(claim):
+    """Record the claim's host on its instance, as `instance_place` does after claiming (the ledger
+    audit checks that a live instance and its claim name the same host)."""
+    if claim is not None:
+        Instance.objects.filter(pk=claim.instance_id).update(host_id=claim.host_id)
+    return claim
+
+
 def host_for(n: int, name: str = "only") -> Host:
     """One host with room for exactly `n` t3.small (2 vCPU / 2 GiB / 20 GiB) in every dimension."""
-    return make_host(name, threads=2 * n, cpu_ratio=1.0, memory_gib=2 * n, reserved_mib=0, disk_gib=20 * n)
+    return host_factory(name, threads=2 * n, cpu_ratio=1.0, memory_gib=2 * n, reserved_mib=0, disk_gib=20 * n)
 
 
 # --------------------------------------------------------------------------- unit
@@ -56,11 +61,11 @@ def test_claim_try_is_conditional_and_release_is_idempotent(cloud_catalog, user)
 @pytest.mark.django_db
 def test_claim_first_takes_the_first_host_in_rank_order_that_has_room(cloud_catalog, user):
     full, second, third = host_for(1, "full"), host_for(1, "second"), host_for(1, "third")
-    claim_try(host_id=full.pk, instance=bare_instance(user))
-    claim = claim_first(instance=bare_instance(user), host_ids=[full.pk, second.pk, third.pk])
+    placed(claim_try(host_id=full.pk, instance=bare_instance(user)))
+    claim = placed(claim_first(instance=bare_instance(user), host_ids=[full.pk, second.pk, third.pk]))
     assert claim.host_id == second.pk
     assert claim_first(instance=bare_instance(user), host_ids=[]) is None
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 @pytest.mark.django_db
@@ -92,8 +97,7 @@ def test_ledger_audit_names_every_broken_invariant(cloud_catalog, user):
 def _race(n_requests: int, room: int) -> tuple[list[str], list[str], list[BaseException]]:
     """`n_requests` users (own connection each) ask at once for one t3.small on a host with `room`."""
     host_for(room)
-    User = get_user_model()
-    users = [User.objects.create_user(f"racer-{i}") for i in range(n_requests)]
+    users = [user_factory(f"racer-{i}") for i in range(n_requests)]
     for u in users:  # rows the request would otherwise create on the fly (not what is raced for)
         quota_set(user=u, instances=5, vcpus=50, memory_mib=10**6)
         security_group_default(user=u)
@@ -106,7 +110,7 @@ def _race(n_requests: int, room: int) -> tuple[list[str], list[str], list[BaseEx
     def request(user) -> None:
         try:
             barrier.wait(timeout=60)
-            reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.small").reservation
+            reservation = reservation_factory(user, appliance="debian-12")
             with lock:
                 placed.append(reservation.instances.get().public_id)
         except InsufficientCapacity as exc:
@@ -136,7 +140,7 @@ def _assert_exactly_room(placed, refused, crashed, room: int, n: int) -> None:
                                                                              host.memory_mib_limit, room)
     assert Claim.objects.count() == Instance.objects.count() == room
     assert len(set(Instance.objects.values_list("private_ip", flat=True))) == room
-    assert ledger_problems() == [] and ledger_audit() == []
+    assert ledger_audit() == []
 
 
 @pytest.mark.postgres
@@ -152,7 +156,7 @@ def test_fifty_requests_race_for_ten_slots_on_any_database(transactional_db, clo
 
 
 def test_one_users_racing_requests_cannot_exceed_the_quota(transactional_db, cloud_catalog, user):
-    make_host("big", memory_gib=256)
+    host_factory("big", memory_gib=256)
     quota_set(user=user, instances=3, vcpus=100, memory_mib=10**6)
     security_group_default(user=user)
     barrier = threading.Barrier(10)
@@ -162,7 +166,7 @@ def test_one_users_racing_requests_cannot_exceed_the_quota(transactional_db, clo
     def request() -> None:
         try:
             barrier.wait(timeout=60)
-            instance_launch(user=user, appliance="debian-12", instance_type="t3.small")
+            reservation_factory(user, appliance="debian-12")
             result = "placed"
         except QuotaExceeded as exc:
             result = exc.errors["quota"][0]
@@ -182,7 +186,7 @@ def test_one_users_racing_requests_cannot_exceed_the_quota(transactional_db, clo
     assert {o for o in outcomes if o != "placed"} == {
         "Quota exceeded — instances: limit 3, in use 3, requested 1. Terminate instances or ask an operator to "
         "raise your quota."}
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 @pytest.mark.postgres
@@ -191,36 +195,22 @@ def test_claims_skip_a_host_another_request_is_claiming(transactional_db, cloud_
     instead of queueing behind it; and when A is the only choice it waits, then re-checks."""
     a, b = host_for(2, "a"), host_for(2, "b")
     holder, other, late = bare_instance(user), bare_instance(user), bare_instance(user)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                assert claim_try(host_id=a.pk, instance=holder) is not None
-                holding.set()
-                release.wait(timeout=60)
-        finally:
-            connections.close_all()
-
-    t = threading.Thread(target=hold)
-    t.start()
-    assert holding.wait(timeout=60)
-    with transaction.atomic():
-        assert claim_first(instance=other, host_ids=[a.pk, b.pk]).host_id == b.pk  # not blocked by A's lock
     waited = {}
 
     def wait_for_a() -> None:
         try:
             with transaction.atomic():
-                waited["claim"] = claim_first(instance=late, host_ids=[a.pk])
+                waited["claim"] = placed(claim_first(instance=late, host_ids=[a.pk]))
         finally:
             connections.close_all()
 
     w = threading.Thread(target=wait_for_a)
-    w.start()
-    release.set()
-    t.join(timeout=60)
+    with held_in_transaction(lambda: placed(claim_try(host_id=a.pk, instance=holder))) as claim:
+        assert claim is not None
+        with transaction.atomic():  # not blocked by A's lock:
+            assert placed(claim_first(instance=other, host_ids=[a.pk, b.pk])).host_id == b.pk
+        w.start()
     w.join(timeout=60)
     assert waited["claim"] is not None and waited["claim"].host_id == a.pk  # room for two: both fit
     assert connection.vendor == "postgresql"
-    assert ledger_problems() == []
+    assert ledger_audit() == []

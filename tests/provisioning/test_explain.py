@@ -10,10 +10,8 @@ from django.core.management import call_command
 from provisioning.exceptions import InsufficientCapacity
 from provisioning.models import Appliance, Claim, Event, Host, Instance, InstanceType, Reservation
 from provisioning.placement import PlacementRequest, dry_run, explain
-from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
-
-from .conftest import NO_VT, VT
+from tests.factories import NO_VT, VT, instance_factory
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +63,7 @@ def test_a_host_refused_for_several_reasons_is_counted_by_the_first_filter(host_
 
 def test_refusal_reaches_the_error_and_the_event_log_word_for_word(zone_of_16, user):
     with pytest.raises(InsufficientCapacity) as err:
-        instance_launch(user=user, appliance="ubuntu-lamp", instance_type="x8.32",
-                                    availability_zone="sky-1a", virt_mode="hardware_assisted")
+        instance_factory(user, instance_type="x8.32", availability_zone="sky-1a", virt_mode="hardware_assisted")
     assert err.value.message == EXPECTED
     assert err.value.status == 409 and err.value.as_dict()["explanation"]["filters"]["memory"]
     event = Event.objects.get(action="request.refused")
@@ -79,8 +76,7 @@ def test_min_count_shortfall_says_how_many_fit(host_factory, itype, user):
     host_factory("only", threads=4, cpu_ratio=1.0)  # room for two 2-vCPU guests
     quota_set(user=user, instances=50, vcpus=500, memory_mib=10**7)
     with pytest.raises(InsufficientCapacity) as err:
-        instance_launch(user=user, appliance="debian-12", instance_type="t3.small",
-                                    min_count=3, max_count=3)
+        instance_factory(user, 3, appliance="debian-12")
     assert err.value.message == ("Only 2 of the minimum 3 instances fit. No host can take 2 vCPU / 2 GiB: "
                                  "1 of 1 lacks vCPUs (largest free 0 vCPU).")
     assert Event.objects.get(action="request.refused").message == err.value.message

@@ -16,8 +16,8 @@ from django.utils import timezone
 from provisioning.models import Claim, Event, Instance
 from provisioning.pipeline import engine
 from provisioning.pipeline.reconciler import reconcile
-from provisioning.services.launch import instance_launch
-from tests.fixtures_domain import ledger_problems
+from provisioning.services.claims import ledger_audit
+from tests.factories import instance_factory
 from tests.fixtures_runtime import wait_for
 
 pytestmark = [pytest.mark.celery]
@@ -29,12 +29,6 @@ MID_PIPELINE = ("boot", "configure", "finish_launch")
 def fleet(host_factory):
     for i in range(3):
         host_factory(f"ft-{i}", az="sky-1a")
-
-
-def launch(user, n: int) -> list[int]:
-    reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.small",
-                                              min_count=n, max_count=n).reservation
-    return list(reservation.instances.values_list("pk", flat=True))
 
 
 def settled(pks: list[int]) -> bool:
@@ -67,11 +61,11 @@ def assert_each_running_exactly_once_or_error(pks: list[int]) -> None:
         assert inst.launched_at is not None and inst.task == ""
         assert Event.objects.filter(instance=inst, action="instance.running").count() == 1
         assert Claim.objects.filter(instance=inst).count() == 1
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 def test_sigkill_mid_pipeline_reconciler_redrives_lost_steps(sim_worker, fleet, user):
-    pks = launch(user, 4)
+    pks = [inst.pk for inst in instance_factory(user, 4, appliance="debian-12")]
     wait_for(lambda: Instance.objects.filter(pk__in=pks, step__in=MID_PIPELINE).exists(), timeout=90,
              message="a launch to be mid-pipeline")
     sim_worker.kill()
@@ -85,7 +79,7 @@ def test_sigkill_mid_pipeline_reconciler_redrives_lost_steps(sim_worker, fleet, 
 def test_sigkill_with_redelivery_and_reconciler_runs_each_step_once(sim_worker, fleet, user):
     """The broker hands the dead worker's messages back AND the reconciler re-sends them:
     duplicates carry the same step sequence number, so each step still runs once."""
-    pks = launch(user, 4)
+    pks = [inst.pk for inst in instance_factory(user, 4, appliance="debian-12")]
     wait_for(lambda: Instance.objects.filter(pk__in=pks, step__in=MID_PIPELINE).exists(), timeout=90,
              message="a launch to be mid-pipeline")
     sim_worker.kill()
@@ -101,7 +95,7 @@ def test_sigkill_with_redelivery_and_reconciler_runs_each_step_once(sim_worker, 
 
 
 def test_broker_flush_mid_pipeline_reconciler_redrives(sim_worker, fleet, user):
-    pks = launch(user, 4)
+    pks = [inst.pk for inst in instance_factory(user, 4, appliance="debian-12")]
     wait_for(lambda: Instance.objects.filter(pk__in=pks, step__in=MID_PIPELINE).exists(), timeout=90,
              message="a launch to be mid-pipeline")
     sim_worker.flush()

@@ -14,11 +14,9 @@ from provisioning.placement import PlacementRequest, candidates, explain
 from provisioning.placement.filters import FILTERS
 from provisioning.placement.scheduler import CANDIDATE_LIMIT
 from provisioning.placement.weighers import WEIGHERS
-from provisioning.services.launch import instance_launch
+from provisioning.services.claims import ledger_audit
 from provisioning.services.quotas import quota_set
-from tests.fixtures_domain import ledger_problems
-
-from .conftest import NO_VT, VT, make_host
+from tests.factories import NO_VT, VT, instance_factory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,13 +28,6 @@ def preq(appliance: str = "ubuntu-lamp", itype: str = "t3.small", **kw) -> Place
 
 def chosen(req: PlacementRequest) -> list[str]:
     return [p.host.name for p in candidates(req)]
-
-
-def launch(user, n: int = 1, **fields):
-    fields.setdefault("appliance", "ubuntu-lamp")
-    fields.setdefault("instance_type", "t3.small")
-    return list(instance_launch(user=user, min_count=fields.pop("min_count", 1), max_count=n,
-                                            **fields).reservation.instances.all())
 
 
 @pytest.fixture
@@ -80,22 +71,23 @@ def test_capacity_follows_allocation_ratios_and_reserved_memory(host_factory, it
     host = host_factory("h", threads=4, cpu_ratio=2.0, memory_gib=10, reserved_mib=2048, ram_ratio=1.5)
     assert (host.vcpus_limit, host.memory_mib_limit) == (8, 12 * 1024)
     itype("x4.4", 4, 4096)
-    placed = launch(roomy_quota, 5, instance_type="x4.4")  # EC2: as many as fit, up to max_count
+    # EC2: as many as fit, up to max_count
+    placed = instance_factory(roomy_quota, 5, min_count=1, instance_type="x4.4")
     assert len(placed) == 2  # vCPUs run out first (memory would take 3)
     with pytest.raises(InsufficientCapacity) as err:
-        launch(roomy_quota, instance_type="x4.4")
+        instance_factory(roomy_quota, instance_type="x4.4")
     assert err.value.message == "No host can take 4 vCPU / 4 GiB: 1 of 1 lacks vCPUs (largest free 0 vCPU)."
     itype("x1.5", 1, 5 * 1024)
     with pytest.raises(InsufficientCapacity, match=r"1 of 1 lacks memory \(largest free 4 GiB\)"):
-        launch(roomy_quota, instance_type="x1.5")
-    assert ledger_problems() == []
+        instance_factory(roomy_quota, instance_type="x1.5")
+    assert ledger_audit() == []
 
 
 def test_disk_and_max_instances_per_host(host_factory, itype, roomy_quota):
     host_factory("small-disk", disk_gib=30)
     host_factory("two-max", max_instances=2)
     itype("x1.d25", 1, 1024, 25)
-    placed = launch(roomy_quota, 4, instance_type="x1.d25")
+    placed = instance_factory(roomy_quota, 4, min_count=1, instance_type="x1.d25")
     assert sorted(i.host.name for i in placed) == ["small-disk", "two-max", "two-max"]
     e = explain(preq(itype="x1.d25"))
     assert e["message"] == ("No host can take 1 vCPU / 1 GiB: 1 of 2 lacks disk space (largest free 5 GiB of disk), "
@@ -157,11 +149,12 @@ def test_strict_anti_affinity_spreads_then_refuses_with_reason(host_factory, use
     for i in range(3):
         host_factory(f"h{i}")
     PlacementGroup.objects.create(owner=user, name="web", strategy="anti-affinity", strict=True)
-    first = launch(user, 2, placement_group="web")  # one transaction: its own members count too
-    third = launch(user, placement_group="web")
+    # one transaction: its own members count too
+    first = instance_factory(user, 2, min_count=1, placement_group="web")
+    third = instance_factory(user, placement_group="web")
     assert len({i.host_id for i in first + third}) == 3
     with pytest.raises(InsufficientCapacity) as err:
-        launch(user, placement_group="web")
+        instance_factory(user, placement_group="web")
     assert err.value.message == ("No host can take 2 vCPU / 2 GiB: 3 of 3 already run an instance of placement "
                                  "group web (strict anti-affinity).")
 
@@ -171,10 +164,10 @@ def test_strict_affinity_keeps_the_group_on_one_host(host_factory, itype, roomy_
         host_factory(f"h{i}", threads=2, cpu_ratio=1.0)  # room for one 2-vCPU guest each
     itype("x1.1", 1, 1024)
     PlacementGroup.objects.create(owner=roomy_quota, name="db", strategy="affinity", strict=True)
-    group = launch(roomy_quota, 2, placement_group="db", instance_type="x1.1")
+    group = instance_factory(roomy_quota, 2, min_count=1, placement_group="db", instance_type="x1.1")
     assert len({i.host_id for i in group}) == 1
     with pytest.raises(InsufficientCapacity) as err:
-        launch(roomy_quota, placement_group="db", instance_type="x1.1")
+        instance_factory(roomy_quota, placement_group="db", instance_type="x1.1")
     assert err.value.message == ("No host can take 1 vCPU / 1 GiB: 2 of 3 are not placement group db's host "
                                  "(strict affinity), 1 lacks vCPUs (largest free 0 vCPU).")
 
@@ -183,7 +176,7 @@ def test_soft_anti_affinity_prefers_other_hosts_but_does_not_refuse(host_factory
     host_factory("h0")
     host_factory("h1")
     PlacementGroup.objects.create(owner=user, name="soft", strategy="anti-affinity", strict=False)
-    placed = [launch(user, placement_group="soft")[0] for _ in range(3)]
+    placed = [instance_factory(user, placement_group="soft")[0] for _ in range(3)]
     assert len({i.host_id for i in placed[:2]}) == 2
     assert placed[2].host_id in {placed[0].host_id, placed[1].host_id}
 
@@ -209,7 +202,7 @@ def test_spread_by_default_stack_with_negative_multipliers(host_factory, user, s
     host_factory("busy")
     host_factory("empty")
     Host.objects.filter(name="empty").update(state="maintenance")
-    launch(user)  # lands on busy
+    instance_factory(user)  # lands on busy
     Host.objects.filter(name="empty").update(state="enabled")
     assert chosen(preq())[0] == "empty"
     settings.SKYPORT_WEIGHERS = {"free_memory": -1.0, "free_vcpu": -0.5}
@@ -229,7 +222,7 @@ def test_page_sharing_weigher_prefers_hosts_running_the_same_appliance(host_fact
     host_factory("a")
     host_factory("b")
     Host.objects.filter(name="a").update(state="maintenance")
-    launch(user, appliance="debian-12")  # on b
+    instance_factory(user, appliance="debian-12")  # on b
     Host.objects.filter(name="a").update(state="enabled")
     settings.SKYPORT_WEIGHERS = {"free_memory": 0, "free_vcpu": 0, "image_cache": 0, "page_sharing": 1.0}
     assert chosen(preq("debian-12"))[0] == "b"
@@ -249,14 +242,14 @@ def _counts(user) -> tuple[int, int]:
         found = candidates(req)
     assert found
     with CaptureQueriesContext(connection) as request:
-        launch(user, availability_zone="sky-1a", placement_group="grp")
+        instance_factory(user, availability_zone="sky-1a", placement_group="grp")
     return len(decision.captured_queries), len(request.captured_queries)
 
 
 def test_queries_per_placement_do_not_grow_with_the_fleet(cloud_catalog, roomy_quota):
     PlacementGroup.objects.create(owner=roomy_quota, name="grp", strategy="anti-affinity", strict=True)
     fleet_build(hosts=8, instances=20, prefix="small")
-    launch(roomy_quota, availability_zone="sky-1a")  # first request creates the quota row and default group
+    instance_factory(roomy_quota, availability_zone="sky-1a")  # first request creates the quota row and default group
     small = _counts(roomy_quota)
     fleet_build(hosts=400, instances=2000, prefix="large")
     assert Host.objects.count() == 408 and Instance.objects.count() > 2000
@@ -295,8 +288,8 @@ def test_placement_statements_are_planned_once_per_connection(host_factory, room
     the candidate query carries its values, so its one plan is the specific plan."""
     host_factory("a")
     host_factory("b")
-    launch(roomy_quota)
-    launch(roomy_quota)
+    instance_factory(roomy_quota)
+    instance_factory(roomy_quota)
     with connection.cursor() as cur:
         cur.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cur.fetchall()]
@@ -305,19 +298,19 @@ def test_placement_statements_are_planned_once_per_connection(host_factory, room
 
 
 @pytest.mark.postgres
-def test_prepared_placement_survives_refusals_and_rollbacks(transactional_db, cloud_catalog, user):
+def test_prepared_placement_survives_refusals_and_rollbacks(transactional_db, host_factory, user):
     """A refusal rolls the request back (and psycopg forgets its prepared statements then); the
     connection's next requests still place, through freshly prepared statements."""
     quota_set(user=user, instances=50, vcpus=500, memory_mib=10**7)
-    make_host("small", memory_gib=6, reserved_mib=2048)  # 4 GiB schedulable: two t3.small (2 GiB each)
-    assert len(launch(user)) == 1 and len(launch(user)) == 1
+    host_factory("small", memory_gib=6, reserved_mib=2048)  # 4 GiB schedulable: two t3.small (2 GiB each)
+    assert len(instance_factory(user)) == 1 and len(instance_factory(user)) == 1
     for _ in range(2):
         with pytest.raises(InsufficientCapacity):
-            launch(user)
-    make_host("big")
+            instance_factory(user)
+    host_factory("big")
     for _ in range(3):
-        assert launch(user)[0].host.name == "big"
-    assert ledger_problems() == []
+        assert instance_factory(user)[0].host.name == "big"
+    assert ledger_audit() == []
 
 
 @pytest.mark.postgres
@@ -331,5 +324,5 @@ def test_preparing_can_be_turned_off_for_transaction_poolers(host_factory, roomy
             return cur.fetchone()[0]
 
     before = prepared()
-    assert launch(roomy_quota) and launch(roomy_quota)
+    assert instance_factory(roomy_quota) and instance_factory(roomy_quota)
     assert prepared() == before

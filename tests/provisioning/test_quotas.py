@@ -6,9 +6,10 @@ import pytest
 from provisioning.exceptions import QuotaExceeded
 from provisioning.models import Event, Instance, Quota
 from provisioning.services import instances as svc
-from provisioning.services.launch import instance_launch
+from provisioning.services.claims import ledger_audit
 from provisioning.services.quotas import quota_set, quota_usage
-from tests.fixtures_domain import drain, ledger_problems
+from tests.factories import instance_factory
+from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db
 
@@ -16,10 +17,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def fleet(host_factory):
     host_factory("h1", memory_gib=256, threads=64)
-
-
-def launch(user, itype: str = "t3.small", **kw):
-    return instance_launch(user=user, appliance="debian-12", instance_type=itype, **kw).reservation
 
 
 TERMINATE = "Terminate instances or ask an operator to raise your quota."
@@ -35,44 +32,44 @@ TERMINATE = "Terminate instances or ask an operator to raise your quota."
 ])
 def test_quota_error_names_resource_limit_and_usage(fleet, user, limits, itype, count, words, advice):
     quota_set(user=user, **limits)
-    launch(user)  # in use: 1 instance, 2 vCPU, 2048 MiB
+    instance_factory(user, appliance="debian-12")  # in use: 1 instance, 2 vCPU, 2048 MiB
     with pytest.raises(QuotaExceeded) as err:
-        launch(user, itype, min_count=count, max_count=count)
+        instance_factory(user, count, appliance="debian-12", instance_type=itype)
     assert err.value.status == 400 and err.value.code == "quota_exceeded"
     message = err.value.errors["quota"][0]
     assert message.startswith("Quota exceeded — ") and words in message
     assert message.endswith(advice)
-    assert Instance.objects.count() == 1 and ledger_problems() == []
+    assert Instance.objects.count() == 1 and ledger_audit() == []
 
 
 def test_max_count_launches_what_the_quota_allows(fleet, user):
     quota_set(user=user, instances=3, vcpus=100, memory_mib=10**6)
-    assert launch(user, min_count=1, max_count=5).instances.count() == 3
+    assert len(instance_factory(user, 5, min_count=1, appliance="debian-12")) == 3
     assert quota_usage(user=user).remaining_instances == 0
 
 
 def test_terminated_instances_give_quota_back(fleet, user):
     quota_set(user=user, instances=1, vcpus=100, memory_mib=10**6)
-    inst = launch(user).instances.get()
+    (inst,) = instance_factory(user, appliance="debian-12")
     drain()
     svc.instance_action(user=user, instance=inst, action="terminate")
     drain()
-    assert launch(user).instances.count() == 1
+    assert len(instance_factory(user, appliance="debian-12")) == 1
 
 
 def test_quota_set_takes_effect_at_once_and_is_validated(fleet, user):
     quota_set(user=user, instances=2, vcpus=100, memory_mib=10**6)
-    launch(user, min_count=2, max_count=2)
+    instance_factory(user, 2, appliance="debian-12")
     quota_set(user=user, instances=1, vcpus=100, memory_mib=10**6)  # below usage: nothing is taken away
     assert quota_usage(user=user).as_dict()["instances"] == {"limit": 1, "used": 2, "remaining": 0}
     with pytest.raises(QuotaExceeded):
-        launch(user)
+        instance_factory(user, appliance="debian-12")
     assert Quota.objects.get(user=user).instances == 1
 
 
 def test_one_check_gives_the_rows_a_page_shows_and_the_message_a_refusal_gives(fleet, user):
     quota_set(user=user, instances=5, vcpus=8, memory_mib=3 * 1024)
-    launch(user)  # in use: 1 instance, 2 vCPU, 2 GiB
+    instance_factory(user, appliance="debian-12")  # in use: 1 instance, 2 vCPU, 2 GiB
     check = quota_usage(user=user).check(count=2, vcpus=1, memory_mib=1024)  # 2 × t3.micro
     rows = {row.name: row for row in check.rows}
     assert [row.label for row in check.rows] == ["Instances", "vCPUs", "Memory"]
@@ -83,13 +80,13 @@ def test_one_check_gives_the_rows_a_page_shows_and_the_message_a_refusal_gives(f
     assert check.message == ("Quota exceeded — memory: limit 3 GiB, in use 2 GiB, requested 2 GiB. "
                              "At most 1 fits; lower the count or pick a smaller type.")
     with pytest.raises(QuotaExceeded) as err:
-        launch(user, "t3.micro", min_count=2, max_count=2)
+        instance_factory(user, 2, appliance="debian-12", instance_type="t3.micro")
     assert err.value.errors["quota"] == [check.message]
     assert quota_usage(user=user).check(count=1, vcpus=2, memory_mib=1024).message == ""
 
 
 def test_a_quota_below_what_runs_reads_over_the_limit(fleet, user):
-    launch(user, min_count=3, max_count=3)
+    instance_factory(user, 3, appliance="debian-12")
     quota_set(user=user, instances=1, vcpus=100, memory_mib=10**6)
     row = quota_usage(user=user).check(count=1, vcpus=2, memory_mib=2048).rows[0]
     assert row.usage == "3 used, over the limit of 1" and row.percent == 100 and row.ask_percent == 0

@@ -1,21 +1,21 @@
 """The reconciler with explicit `now`: re-drive overdue steps (same seq), fail past the budget."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connections, transaction
 
 from provisioning.models import Claim, Event, Host, Instance
 from provisioning.pipeline import engine
 from provisioning.pipeline.instance_steps import INSTANCE_KIND
 from provisioning.pipeline.reconciler import RETRY_BUDGET, ReconcileReport, reconcile, reconcile_row, stuck
 from provisioning.services import instances as svc
-from provisioning.services.launch import instance_launch
+from provisioning.services.claims import ledger_audit
 from provisioning.tasks import reconcile as reconcile_task
-from tests.fixtures_domain import drain, ledger_problems
+from tests.factories import instance_factory
+from tests.fixtures_domain import drain
+from tests.kit import held_in_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -26,17 +26,13 @@ def fleet(host_factory):
     host_factory("h2")
 
 
-def launch(user) -> Instance:
-    return instance_launch(user=user, appliance="debian-12", instance_type="t3.small").reservation.instances.get()
-
-
 def overdue(inst: Instance, seconds: float = 1.0):
     inst.refresh_from_db()
     return inst.step_due_at + timedelta(seconds=seconds)
 
 
 def test_nothing_is_redriven_before_its_deadline(fleet, user, _capture_dispatch):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     _capture_dispatch.clear()
     report = reconcile(now=inst.step_due_at - timedelta(seconds=1))
     assert (report.redriven, report.failed, _capture_dispatch) == ([], [], [])
@@ -44,7 +40,7 @@ def test_nothing_is_redriven_before_its_deadline(fleet, user, _capture_dispatch)
 
 def test_an_overdue_step_is_redispatched_with_the_same_sequence_number(
         fleet, user, _capture_dispatch, django_capture_on_commit_callbacks):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     step, seq = inst.step, inst.step_seq
     _capture_dispatch.clear()
     now = overdue(inst, 30)
@@ -62,7 +58,7 @@ def test_an_overdue_step_is_redispatched_with_the_same_sequence_number(
 
 
 def test_the_original_and_the_redriven_message_run_the_step_once(fleet, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     seq = inst.step_seq
     reconcile(now=overdue(inst))
     assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "done"  # whichever comes first
@@ -72,11 +68,11 @@ def test_the_original_and_the_redriven_message_run_the_step_once(fleet, user):
     assert inst.state == "running" and inst.step_attempts == 0
     assert Event.objects.filter(instance=inst, action="instance.copy_image").count() == 1
     assert Event.objects.filter(instance=inst, action="instance.running").count() == 1
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 def test_progress_resets_the_attempt_count(fleet, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     reconcile(now=overdue(inst))
     reconcile(now=overdue(inst))
     inst.refresh_from_db()
@@ -87,7 +83,7 @@ def test_progress_resets_the_attempt_count(fleet, user):
 
 
 def test_past_the_budget_the_instance_fails_with_a_reason_and_frees_capacity(fleet, user, _capture_dispatch):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     seq = inst.step_seq
     for attempt in range(1, RETRY_BUDGET + 1):
         assert reconcile(now=overdue(inst)).redriven == [inst.public_id]
@@ -103,7 +99,7 @@ def test_past_the_budget_the_instance_fails_with_a_reason_and_frees_capacity(fle
     assert Host.objects.get(pk=inst.host_id).instances_used == 0
     assert Event.objects.filter(instance=inst, action="instance.error", level="error").exists()
     assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "stale"  # a late message changes nothing
-    assert ledger_problems() == []
+    assert ledger_audit() == []
     svc.instance_action(user=user, instance=inst, action="terminate")  # an errored instance can be cleaned up
     drain()
     inst.refresh_from_db()
@@ -112,24 +108,24 @@ def test_past_the_budget_the_instance_fails_with_a_reason_and_frees_capacity(fle
 
 def test_the_budget_is_a_setting(fleet, user, settings):
     settings.SKYPORT_RECONCILE_RETRY_BUDGET = 1
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     assert reconcile(now=overdue(inst)).redriven == [inst.public_id]
     assert reconcile(now=overdue(inst)).failed == [inst.public_id]
 
 
 def test_a_stuck_terminate_is_redriven_too(fleet, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     drain()
     svc.instance_action(user=user, instance=inst, action="terminate")
     inst.refresh_from_db()
     assert reconcile(now=overdue(inst)).redriven == [inst.public_id]
     drain()
     inst.refresh_from_db()
-    assert inst.state == "terminated" and ledger_problems() == []
+    assert inst.state == "terminated" and ledger_audit() == []
 
 
 def test_an_instance_that_advanced_meanwhile_is_left_alone(fleet, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     now = overdue(inst)
     assert stuck(INSTANCE_KIND, now=now) == [inst.pk]
     drain()  # the worker got there first
@@ -138,20 +134,20 @@ def test_an_instance_that_advanced_meanwhile_is_left_alone(fleet, user):
 
 
 def test_orphaned_claims_are_released(fleet, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     drain()
     Instance.objects.filter(pk=inst.pk).update(state="terminated")  # as if a bug had skipped the release
-    assert ledger_problems() != []
+    assert ledger_audit() != []
     report = reconcile()
     assert report.orphan_claims_released == [inst.public_id]
-    assert ledger_problems() == []
+    assert ledger_audit() == []
     assert Event.objects.get(action="claim.orphan_released").message.startswith("Released a instance claim")
 
 
 def test_the_beat_task_runs_the_reconciler(fleet, user, _capture_dispatch, django_capture_on_commit_callbacks):
     schedule = django_settings.CELERY_BEAT_SCHEDULE
     assert any(entry["task"] == "provisioning.reconcile" and entry["schedule"] <= 60 for entry in schedule.values())
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     Instance.objects.filter(pk=inst.pk).update(step_due_at=inst.step_due_at - timedelta(hours=1))
     _capture_dispatch.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -163,25 +159,8 @@ def test_the_beat_task_runs_the_reconciler(fleet, user, _capture_dispatch, djang
 @pytest.mark.postgres
 def test_rows_a_worker_holds_are_skipped_not_waited_for(transactional_db, host_factory, user):
     host_factory("h1")
-    inst = launch(user)
+    (inst,) = instance_factory(user, appliance="debian-12")
     now = overdue(inst)
-    holding, release = threading.Event(), threading.Event()
-
-    def worker() -> None:
-        try:
-            with transaction.atomic():
-                Instance.objects.select_for_update().get(pk=inst.pk)
-                holding.set()
-                release.wait(timeout=60)
-        finally:
-            connections.close_all()
-
-    t = threading.Thread(target=worker)
-    t.start()
-    assert holding.wait(timeout=60)
-    try:
+    with held_in_transaction(lambda: Instance.objects.select_for_update().get(pk=inst.pk)):  # a worker's step
         assert reconcile(now=now).redriven == []
-    finally:
-        release.set()
-        t.join(timeout=60)
     assert reconcile(now=now).redriven == [inst.public_id]

@@ -10,9 +10,10 @@ from provisioning.choices import HostState
 from provisioning.exceptions import InsufficientCapacity
 from provisioning.models import Event, Host, Instance, Reservation
 from provisioning.services import instances as svc
+from provisioning.services.claims import ledger_audit
 from provisioning.services.launch import instance_launch, launch_validate, reservation_create
 from provisioning.services.quotas import quota_set
-from tests.fixtures_domain import drain, ledger_problems
+from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +87,7 @@ def test_addresses_are_the_lowest_free_and_come_back_after_terminate(catalog, us
     drain()
     named = reservation_create(user=user, spec=_spec(user, name="Web Front")).instances.get()
     assert (named.private_ip, named.hostname) == (f"{prefix}.5", "web-front")
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 def test_a_full_address_pool_moves_the_claim_to_the_next_host(catalog, user):
@@ -99,10 +100,10 @@ def test_a_full_address_pool_moves_the_claim_to_the_next_host(catalog, user):
     reservation_create(user=user, spec=_spec(user, min_count=3, max_count=3))
     with pytest.raises(InsufficientCapacity):
         reservation_create(user=user, spec=_spec(user))
-    assert ledger_problems() == []
+    assert ledger_audit() == []
     Host.objects.filter(pk=spare.pk).update(state=HostState.ENABLED)
     inst = reservation_create(user=user, spec=_spec(user)).instances.get()
-    assert inst.host_id == spare.pk and ledger_problems() == []
+    assert inst.host_id == spare.pk and ledger_audit() == []
 
 
 def test_a_refused_request_leaves_nothing_behind(catalog, user):
@@ -112,4 +113,4 @@ def test_a_refused_request_leaves_nothing_behind(catalog, user):
         instance_launch(user=user, appliance="debian-12", instance_type="t3.small", min_count=2, max_count=2)
     assert (Reservation.objects.count(), Instance.objects.count()) == before
     assert list(Event.objects.values_list("action", flat=True)) == ["request.refused"]
-    assert ledger_problems() == []
+    assert ledger_audit() == []

@@ -9,17 +9,12 @@ from provisioning.models import Claim, Event, Instance, KeyPair, Reservation, Se
 from provisioning.pipeline import engine, instance_steps
 from provisioning.services import instances as svc
 from provisioning.services import keypairs, quotas
-from provisioning.services.launch import instance_launch
-from tests.fixtures_domain import drain, ledger_problems
+from provisioning.services.claims import ledger_audit
+from tests.factories import instance_factory
+from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db
 REAL_STEP_ENQUEUE = engine.step_enqueue  # the autouse fixture replaces it in each test
-
-
-def launch(user, **fields):
-    fields.setdefault("appliance", "ubuntu-lamp")
-    fields.setdefault("instance_type", "t3.small")
-    return instance_launch(user=user, **fields).reservation.instances.get()
 
 
 def nothing_left_behind():
@@ -29,7 +24,7 @@ def nothing_left_behind():
 
 
 def test_request_is_placed_and_claimed_in_one_transaction(catalog, user, _capture_dispatch):
-    inst = launch(user, name="web")
+    (inst,) = instance_factory(user, name="web")
     assert inst.state == "pending" and inst.task == "scheduling"
     assert inst.public_id.startswith("i-") and len(inst.public_id) == 19
     assert inst.reservation.public_id.startswith("r-")
@@ -38,11 +33,11 @@ def test_request_is_placed_and_claimed_in_one_transaction(catalog, user, _captur
     claim = Claim.objects.get(instance=inst)
     assert (claim.vcpus, claim.memory_mib) == (2, 2048)
     assert inst.step == "copy_image"
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 def test_pipeline_reaches_running_with_console_and_events(catalog, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
     steps = drain()
     inst.refresh_from_db()
     assert steps == 4  # copy_image, boot, configure, finish_launch
@@ -57,9 +52,9 @@ def test_pipeline_reaches_running_with_console_and_events(catalog, user):
 
 
 def test_second_launch_on_same_host_clones_the_cached_image(catalog, user):
-    first = launch(user)
+    (first,) = instance_factory(user)
     drain()
-    second = launch(user)
+    (second,) = instance_factory(user)
     copy_events = Event.objects.filter(action="instance.copy_image")
     drain()
     second.refresh_from_db()
@@ -69,7 +64,7 @@ def test_second_launch_on_same_host_clones_the_cached_image(catalog, user):
 
 
 def test_password_login_is_shown_exactly_once(catalog, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
     drain()
     first = svc.instance_credentials(user=user, instance=inst)
     second = svc.instance_credentials(user=user, instance=inst)
@@ -82,7 +77,7 @@ def test_password_login_is_shown_exactly_once(catalog, user):
 def test_key_pair_login_has_no_password(catalog, user):
     created = keypairs.keypair_create(user=user, name="laptop")
     assert "OPENSSH PRIVATE KEY" in created.private_key_pem
-    inst = launch(user, key_name="laptop")
+    (inst,) = instance_factory(user, key_name="laptop")
     drain()
     creds = svc.instance_credentials(user=user, instance=inst)
     assert creds["password"] is None
@@ -91,7 +86,7 @@ def test_key_pair_login_has_no_password(catalog, user):
 
 
 def test_windows_is_never_paravirtualized(catalog, user):
-    inst = launch(user, appliance="windows-server-2003", instance_type="t3.small")
+    (inst,) = instance_factory(user, appliance="windows-server-2003", instance_type="t3.small")
     assert inst.virt_mode in ("hardware_assisted", "binary_translation")
     drain()
     inst.refresh_from_db()
@@ -100,7 +95,7 @@ def test_windows_is_never_paravirtualized(catalog, user):
 
 
 def test_container_boots_without_firmware_or_kernel(catalog, user):
-    inst = launch(user, appliance="nginx-alpine-container", instance_type="t3.nano")
+    (inst,) = instance_factory(user, appliance="nginx-alpine-container", instance_type="t3.nano")
     assert inst.virt_mode == "container"
     drain()
     inst.refresh_from_db()
@@ -110,7 +105,7 @@ def test_container_boots_without_firmware_or_kernel(catalog, user):
 
 
 def test_stop_start_reboot_terminate(catalog, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
     drain()
     svc.instance_action(user=user, instance=inst, action="stop")
     inst.refresh_from_db()
@@ -136,11 +131,11 @@ def test_stop_start_reboot_terminate(catalog, user):
     assert inst.state == "terminated" and inst.terminated_at is not None
     assert not Claim.objects.filter(instance=inst).exists()
     assert (host.vcpus_used, host.memory_mib_used, host.instances_used) == (0, 0, 0)
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 def test_forbidden_transitions_say_why(catalog, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
     with pytest.raises(InvalidState, match="cannot be stopped: it is pending"):
         svc.instance_action(user=user, instance=inst, action="stop")
     drain()
@@ -151,18 +146,18 @@ def test_forbidden_transitions_say_why(catalog, user):
 
 
 def test_terminate_while_pending_makes_queued_steps_stale(catalog, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
     old_seq = inst.step_seq
     svc.instance_action(user=user, instance=inst, action="terminate")
     assert engine.step_advance(kind="instance", object_id=inst.pk, seq=old_seq) == "stale"
     drain()
     inst.refresh_from_db()
     assert inst.state == "terminated"
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 def test_duplicate_delivery_runs_a_step_once(catalog, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
     seq = inst.step_seq
     assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "done"
     assert engine.step_advance(kind="instance", object_id=inst.pk, seq=seq) == "stale"
@@ -170,7 +165,7 @@ def test_duplicate_delivery_runs_a_step_once(catalog, user):
 
 
 def test_step_failure_ends_in_error_and_releases_the_claim(catalog, user, monkeypatch):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
 
     def refuse(*a, **k):
         raise RuntimeError("disk image checksum mismatch")
@@ -181,7 +176,7 @@ def test_step_failure_ends_in_error_and_releases_the_claim(catalog, user, monkey
     assert inst.state == "error"
     assert "checksum mismatch" in inst.state_reason
     assert not Claim.objects.filter(instance=inst).exists()
-    assert ledger_problems() == []
+    assert ledger_audit() == []
 
 
 @pytest.mark.parametrize(
@@ -193,36 +188,35 @@ def test_step_failure_ends_in_error_and_releases_the_claim(catalog, user, monkey
         ({"user_data": "x" * (16 * 1024 + 1)}, "user_data"),
         ({"key_name": "nope"}, "key_name"),
         ({"security_groups": ["nope"]}, "security_groups"),
-        ({"min_count": 3, "max_count": 2}, "max_count"),
+        ({"n": 2, "min_count": 3}, "max_count"),
         ({"virt_mode": "paravirtualization", "appliance": "windows-server-2003"}, "virt_mode"),
         ({"availability_zone": "mars-1a"}, "availability_zone"),
     ],
 )
 def test_bad_input_names_the_field_and_leaves_nothing(catalog, user, fields, field):
     with pytest.raises(InvalidRequest) as err:
-        launch(user, **fields)
+        instance_factory(user, **fields)
     assert field in err.value.errors, err.value.errors
     nothing_left_behind()
 
 
 def test_below_minimum_message_says_what_is_needed(catalog, user):
     with pytest.raises(InvalidRequest) as err:
-        launch(user, appliance="windows-server-2019", instance_type="t3.micro")
+        instance_factory(user, appliance="windows-server-2019", instance_type="t3.micro")
     msg = err.value.errors["instance_type"][0]
     assert "at least 2 vCPU, 4 GiB memory, 40 GiB disk" in msg
 
 
 def test_user_data_at_the_limit_is_accepted(catalog, user):
-    inst = launch(user, user_data="x" * (16 * 1024))
+    (inst,) = instance_factory(user, user_data="x" * (16 * 1024))
     assert len(inst.user_data) == 16 * 1024
 
 
 def test_quota_names_resource_limit_and_usage(catalog, user):
     quotas.quota_set(user=user, instances=2, vcpus=100, memory_mib=10**6)
-    launch(user)
+    instance_factory(user)
     with pytest.raises(QuotaExceeded) as err:
-        instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small",
-                                    min_count=2, max_count=2)
+        instance_factory(user, 2)
     assert "instances: limit 2, in use 1, requested 2" in err.value.errors["quota"][0]
     assert Instance.objects.count() == 1
 
@@ -231,14 +225,14 @@ def test_new_rules_create_a_launch_group(catalog, user):
     from provisioning.services.security_groups import rule_parse
 
     rules = [rule_parse({"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr": "0.0.0.0/0"})]
-    inst = launch(user, new_rules=rules)
+    (inst,) = instance_factory(user, new_rules=rules)
     group = inst.security_groups.get()
     assert group.name.startswith("launch-wizard-")
     assert str(group.rules.get()) == "TCP 80 from 0.0.0.0/0"
 
 
 def test_default_group_is_used_when_none_given(catalog, user):
-    inst = launch(user)
+    (inst,) = instance_factory(user)
     assert [g.name for g in inst.security_groups.all()] == ["default"]
     assert SecurityGroup.objects.filter(owner=user).count() == 1
 
@@ -260,7 +254,7 @@ def test_imported_key_round_trips(user):
 
 
 def test_restart_console_says_credentials_are_unchanged(catalog, user):
-    inst = launch(user, appliance="windows-server-2003")
+    (inst,) = instance_factory(user, appliance="windows-server-2003")
     drain()
     svc.instance_action(user=user, instance=inst, action="stop")
     drain()
@@ -276,10 +270,10 @@ def test_too_many_rules_or_groups_are_refused(catalog, user):
     from provisioning.services.security_groups import RuleSpec
 
     with pytest.raises(InvalidRequest) as err:
-        launch(user, new_rules=[RuleSpec("tcp", p, p, "0.0.0.0/0") for p in range(1, 62)])
+        instance_factory(user, new_rules=[RuleSpec("tcp", p, p, "0.0.0.0/0") for p in range(1, 62)])
     assert "At most 60 rules" in err.value.errors["rules"][0]
     with pytest.raises(InvalidRequest) as err:
-        launch(user, security_groups=[f"g{i}" for i in range(17)])
+        instance_factory(user, security_groups=[f"g{i}" for i in range(17)])
     assert "At most 16 security groups" in err.value.errors["security_groups"][0]
     nothing_left_behind()
 
@@ -326,7 +320,7 @@ def test_a_duplicate_security_group_name_is_refused_by_the_service(user):
 def test_windows_login_hint_is_the_one_connect_string(catalog, user):
     from provisioning.services.instances import instance_login_hint
 
-    inst = launch(user, appliance="windows-server-2019", instance_type="t3.medium")
+    (inst,) = instance_factory(user, appliance="windows-server-2019", instance_type="t3.medium")
     drain()
     inst.refresh_from_db()
     assert instance_login_hint(inst)["connect"] == f"Remote Desktop (RDP) to {inst.private_ip}:3389 as Administrator"

@@ -13,8 +13,8 @@ from provisioning.pipeline.instance_steps import LAUNCH_SEQUENCE, progress, prog
 from provisioning.pipeline.reconciler import RETRY_BUDGET, reconcile
 from provisioning.services import instances as svc
 from provisioning.services.claims import ledger_audit
-from provisioning.services.launch import instance_launch
 from provisioning.tasks import advance
+from tests.factories import instance_factory, running_instance_factory
 from tests.fixtures_domain import drain
 
 from .chore_kind import CHORE_KIND, TICK_S, chore_start
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def running(host_factory, user) -> Instance:
     host_factory("h1")
-    inst = instance_launch(user=user, appliance="debian-12", instance_type="t3.small").reservation.instances.get()
-    drain()
-    inst.refresh_from_db()
-    assert inst.state == "running"
-    return inst
+    return running_instance_factory(user, appliance="debian-12")
 
 
 def test_the_advance_task_drives_a_second_kind(running, _capture_dispatch, django_capture_on_commit_callbacks,
@@ -108,7 +104,7 @@ def _statuses(inst: Instance) -> list[tuple[str, str]]:
 
 def test_progress_follows_the_declared_launch_sequence(host_factory, user):
     host_factory("h1")
-    inst = instance_launch(user=user, appliance="debian-12", instance_type="t3.small").reservation.instances.get()
+    (inst,) = instance_factory(user, appliance="debian-12")
     assert [label for _, label in LAUNCH_SEQUENCE] == [s["label"] for s in progress(inst)]
     assert _statuses(inst) == [("schedule", "current"), ("copy_image", "todo"), ("boot", "todo"),
                                ("configure", "todo"), ("finish_launch", "todo")]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import public_key_factory
+
 
 @pytest.fixture
 def web(client, user):
@@ -20,11 +22,7 @@ def web_other(client, other_user):
 
 @pytest.fixture
 def public_key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    key = ed25519.Ed25519PrivateKey.generate().public_key()
-    return key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode() + " me@laptop"
+    return public_key_factory("me@laptop")
 
 
 def launch_data(**overrides) -> dict:

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from provisioning.models import Claim, Event, Instance, KeyPair, SecurityGroup
-from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
+from tests.factories import instance_factory
 from tests.fixtures_domain import drain
 
 from .conftest import launch_data
@@ -52,7 +52,7 @@ def test_form_shows_remaining_quota_and_the_live_panel_turns_red(web, catalog, u
 
 
 def test_a_quota_lowered_below_what_runs_says_so(web, catalog, user):
-    instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small", max_count=3)
+    instance_factory(user, 3, min_count=1)
     quota_set(user=user, instances=1, vcpus=8, memory_mib=8192)
     panel = web.get(URL + "quota/?instance_type=t3.small&count=1").content.decode()
     assert "3 used, over the limit of 1" in panel and "3 of 1 used" not in panel

@@ -10,7 +10,7 @@ import pytest
 from provisioning.models import Instance
 from provisioning.pipeline import engine
 from provisioning.services import instances as svc
-from provisioning.services.launch import instance_launch
+from tests.factories import reservation_factory
 from tests.fixtures_domain import drain
 from tests.web.conftest import launch_data
 
@@ -42,7 +42,7 @@ def test_launch_flash_is_removed_out_of_band_by_the_final_poll(web, catalog):
 
 
 def test_action_flash_is_tagged_for_removal_too(web, catalog, user):
-    reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.micro").reservation
+    reservation = reservation_factory(user, appliance="debian-12", instance_type="t3.micro")
     drain()
     inst = reservation.instances.get()
     page = web.post(f"/instances/{inst.public_id}/actions/stop/", follow=True).content.decode()
@@ -81,7 +81,7 @@ def test_marketplace_valid_filters_show_no_notice(client, catalog):
 
 
 def test_instances_names_an_unknown_state(web, catalog, user):
-    instance_launch(user=user, appliance="debian-12", instance_type="t3.micro")
+    reservation_factory(user, appliance="debian-12", instance_type="t3.micro")
     drain()
     response = web.get("/instances/?state=bogus")
     assert response.status_code == 200
@@ -95,7 +95,7 @@ def test_instances_names_an_unknown_state(web, catalog, user):
 
 # --------------------------------------------------------------------------- 3. start progress
 def test_start_progress_follows_the_task(web, catalog, user):
-    reservation = instance_launch(user=user, appliance="debian-12", instance_type="t3.micro").reservation
+    reservation = reservation_factory(user, appliance="debian-12", instance_type="t3.micro")
     drain()
     inst = reservation.instances.get()
     svc.instance_action(user=user, instance=inst, action="stop")

@@ -6,7 +6,7 @@ import pytest
 from provisioning.models import Instance, KeyPair, SecurityGroup
 from provisioning.services import instances as svc
 from provisioning.services.keypairs import keypair_import, pem_filename
-from provisioning.services.launch import instance_launch
+from tests.factories import instance_factory
 from tests.fixtures_domain import drain
 from tests.web.conftest import launch_data
 
@@ -79,8 +79,7 @@ def test_the_chmod_hint_names_the_file_the_download_saves(web):
 
 def test_the_ssh_hint_names_the_same_file(web, catalog, user, public_key):
     keypair_import(user=user, name="qa laptop", public_key=public_key)
-    (inst,) = instance_launch(user=user, appliance="debian-12", instance_type="t3.micro",
-                                          key_name="qa laptop").reservation.instances.all()
+    (inst,) = instance_factory(user, appliance="debian-12", instance_type="t3.micro", key_name="qa laptop")
     drain()
     inst.refresh_from_db()
     body = web.get(inst.get_absolute_url()).content.decode()
@@ -89,8 +88,7 @@ def test_the_ssh_hint_names_the_same_file(web, catalog, user, public_key):
 
 # --------------------------------------------------------------------------- released addresses
 def test_a_terminated_instance_no_longer_shows_its_released_ip_in_the_list(web, catalog, user):
-    (old,) = instance_launch(user=user, appliance="debian-12", instance_type="t3.micro",
-                                         name="old").reservation.instances.all()
+    (old,) = instance_factory(user, appliance="debian-12", instance_type="t3.micro", name="old")
     drain()
     old.refresh_from_db()
     ip = old.private_ip
@@ -111,7 +109,7 @@ def test_favicon_ico_redirects_to_a_served_icon(client):
 
 
 def test_the_instance_filter_has_no_inline_grid_that_defeats_the_narrow_layout(web, catalog, user):
-    instance_launch(user=user, appliance="debian-12", instance_type="t3.micro")
+    instance_factory(user, appliance="debian-12", instance_type="t3.micro")
     body = web.get("/instances/").content.decode()
     assert 'class="filters filters-instances card"' in body and "grid-template-columns" not in body
 
@@ -125,7 +123,7 @@ def test_the_instance_filter_has_no_inline_grid_that_defeats_the_narrow_layout(w
     (["stop", "start", "reboot"], "Reboot progress", 2),
 ])
 def test_the_progress_card_names_what_last_happened(web, catalog, user, actions, title, steps):
-    (inst,) = instance_launch(user=user, appliance="debian-12", instance_type="t3.micro").reservation.instances.all()
+    (inst,) = instance_factory(user, appliance="debian-12", instance_type="t3.micro")
     drain()
     for action in actions:
         svc.instance_action(user=user, instance=Instance.objects.get(pk=inst.pk), action=action)
