@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.contrib.auth import get_user_model
 
 from provisioning.fixtures.demo import host_modes
-from provisioning.models import Host, Instance, InstanceType, KeyPair, Reservation, SecurityGroup
+from provisioning.models import AccessKey, Host, Instance, InstanceType, KeyPair, Reservation, SecurityGroup
+from provisioning.services.access_keys import access_key_create
 from provisioning.services.keypairs import keypair_import
 from provisioning.services.launch import instance_launch
 from provisioning.services.security_groups import RuleSpec, security_group_create
@@ -81,6 +82,11 @@ def keypair_factory(user, name: str = "laptop", *, public_key: str | None = None
 def security_group_factory(user, name: str = "web", *, rules: tuple[RuleSpec, ...] = (),
                            description: str = "") -> SecurityGroup:
     return security_group_create(user=user, name=name, description=description, rules=rules)
+
+
+def access_key_factory(user, description: str = "", *, read_only: bool = False) -> AccessKey:
+    """An access key for SigV4 requests (the secret is on `access_key_create`'s result, not here)."""
+    return access_key_create(user=user, description=description, read_only=read_only).access_key
 
 
 def host_factory(name: str, *, az: str = "sky-1a", features=VT, threads: int = 16, memory_gib: float = 64,

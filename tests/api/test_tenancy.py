@@ -5,7 +5,13 @@ import pytest
 
 from provisioning.services.quotas import quota_set
 from tests import kit
-from tests.factories import keypair_factory, reservation_factory, running_instance_factory, security_group_factory
+from tests.factories import (
+    access_key_factory,
+    keypair_factory,
+    reservation_factory,
+    running_instance_factory,
+    security_group_factory,
+)
 
 from .conftest import BODY, INSTANCES
 
@@ -45,6 +51,14 @@ class TestSecurityGroupsOnRest(kit.OwnedResourceCases):
     calls = kit.each_ref("/api/v1/security-groups/{ref}/", "get", "delete")
     uses = tuple(kit.Use(kit.Call("post", INSTANCES, {**BODY, "security_groups": [ref]}), "security_groups")
                  for ref in ("{id}", "{name}"))
+
+
+class TestAccessKeysOnRest(kit.OwnedResourceCases):
+    surface = kit.REST
+    create = staticmethod(lambda user: access_key_factory(user, "kit laptop"))
+    refs = staticmethod(lambda key: {"id": key.access_key_id})
+    lists = (kit.Call("get", "/api/v1/access-keys/"),)
+    calls = (kit.Call("get", "/api/v1/access-keys/{id}/"), kit.Call("delete", "/api/v1/access-keys/{id}/"))
 
 
 class TestQuotasOnRest(kit.OwnedResourceCases):

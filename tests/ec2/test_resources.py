@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from provisioning.models import Instance
 from provisioning.selectors import appliance_get
 from provisioning.services import instances as svc
-from provisioning.services.launch import instance_launch
 from provisioning.services.tags import tags_set
+from tests.factories import instance_factory
 from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,12 +26,6 @@ def error(call) -> dict:
     with pytest.raises(ClientError) as info:
         call()
     return info.value.response["Error"]
-
-
-def launch(user, n=1, **fields) -> list[Instance]:
-    fields = {"appliance": "debian-12", "instance_type": "t3.micro", **fields}
-    reservation = instance_launch(user=user, min_count=n, max_count=n, **fields).reservation
-    return list(reservation.instances.order_by("pk"))
 
 
 def ids(reservations) -> list[str]:
@@ -94,7 +88,7 @@ def test_security_groups_and_ingress_rules(catalog, ec2):
 
 def test_a_group_in_use_cannot_be_deleted(catalog, ec2, user):
     gid = ec2.create_security_group(GroupName="db", Description="db")["GroupId"]
-    launch(user, security_groups=["db"])
+    instance_factory(user, appliance="debian-12", instance_type="t3.micro", security_groups=["db"])
     assert error(lambda: ec2.delete_security_group(GroupId=gid))["Code"] == "DependencyViolation"
 
 
@@ -117,8 +111,8 @@ def test_images_instance_types_and_malformed_ami(catalog, ec2):
 
 # --------------------------------------------------------------------------- instances
 def test_filters_and_pagination_over_many_instances(catalog, ec2, user):
-    web = launch(user, 4, appliance="ubuntu-lamp", instance_type="t3.small")
-    db = launch(user, 2, appliance="debian-12", instance_type="t3.micro")
+    web = instance_factory(user, 4, appliance="ubuntu-lamp", instance_type="t3.small")
+    db = instance_factory(user, 2, appliance="debian-12", instance_type="t3.micro")
     tags_set(user=user, instances=web, tags={"role": "web", "env": "prod"})
     tags_set(user=user, instances=db[:1], tags={"role": "db"})
     drain()
@@ -162,7 +156,7 @@ def test_filters_and_pagination_over_many_instances(catalog, ec2, user):
 
 
 def test_instance_ids_are_checked_and_tenancy_holds(catalog, ec2, ec2_for, user, other_user):
-    mine = launch(user)[0]
+    mine = instance_factory(user, appliance="debian-12", instance_type="t3.micro")[0]
     ec2.create_key_pair(KeyName="mine")
     ec2.create_security_group(GroupName="mine", Description="x")
     tags_set(user=user, instances=[mine], tags={"owner": "alice"})
@@ -192,7 +186,7 @@ def test_instance_ids_are_checked_and_tenancy_holds(catalog, ec2, ec2_for, user,
 
 
 def test_state_changes_are_ec2_shaped_and_terminate_twice_is_no_error(catalog, ec2, user):
-    inst = launch(user)[0]
+    inst = instance_factory(user, appliance="debian-12", instance_type="t3.micro")[0]
     drain()
     stopping = ec2.stop_instances(InstanceIds=[inst.public_id])["StoppingInstances"][0]
     assert stopping["PreviousState"]["Name"] == "running" and stopping["CurrentState"]["Name"] == "stopping"
@@ -214,7 +208,7 @@ def test_state_changes_are_ec2_shaped_and_terminate_twice_is_no_error(catalog, e
 
 
 def test_several_instances_change_state_all_or_none(catalog, ec2, user):
-    running, stopped = launch(user, 2)
+    running, stopped = instance_factory(user, 2, appliance="debian-12", instance_type="t3.micro")
     drain()
     svc.instance_action(user=user, instance=stopped, action="stop")
     drain()
@@ -224,7 +218,7 @@ def test_several_instances_change_state_all_or_none(catalog, ec2, user):
 
 
 def test_dry_run_checks_without_doing(catalog, ec2, user):
-    inst = launch(user)[0]
+    inst = instance_factory(user, appliance="debian-12", instance_type="t3.micro")[0]
     drain()
     assert error(lambda: ec2.terminate_instances(InstanceIds=[inst.public_id], DryRun=True))["Code"] == \
         "DryRunOperation"
@@ -242,7 +236,7 @@ def test_dry_run_checks_without_doing(catalog, ec2, user):
 
 
 def test_tags_create_describe_delete(catalog, ec2, user):
-    a, b = launch(user, 2)
+    a, b = instance_factory(user, 2, appliance="debian-12", instance_type="t3.micro")
     ec2.create_tags(Resources=[a.public_id, b.public_id], Tags=[{"Key": "team", "Value": "blue"},
                                                                 {"Key": "Name", "Value": "box"}])
     found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [a.public_id]}])["Tags"]
@@ -265,8 +259,8 @@ def test_tags_create_describe_delete(catalog, ec2, user):
 def test_console_output_status_and_password_data(catalog, ec2, user):
     key = ec2.create_key_pair(KeyName="admin")
     private = serialization.load_pem_private_key(key["KeyMaterial"].encode(), password=None)
-    win = launch(user, appliance="windows-server-2019", instance_type="m5.large", key_name="admin")[0]
-    linux = launch(user)[0]
+    (win,) = instance_factory(user, appliance="windows-server-2019", instance_type="m5.large", key_name="admin")
+    linux = instance_factory(user, appliance="debian-12", instance_type="t3.micro")[0]
     statuses = ec2.describe_instance_status(InstanceIds=[win.public_id], IncludeAllInstances=True)
     assert statuses["InstanceStatuses"][0]["InstanceState"]["Name"] == "pending"
     assert ec2.describe_instance_status()["InstanceStatuses"] == []  # only running ones by default

@@ -5,16 +5,16 @@ import pytest
 
 from provisioning.exceptions import InvalidRequest
 from provisioning.models import Event, Host
+from provisioning.services.claims import ledger_audit
 from provisioning.services.hosts import host_update
-from provisioning.services.launch import instance_launch
-from tests.fixtures_domain import ledger_problems
+from tests.factories import instance_factory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def busy(catalog, user) -> Host:
-    instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small", max_count=3)
+    instance_factory(user, 3, min_count=1)
     return Host.objects.filter(instances_used__gt=0).order_by("-instances_used").first()
 
 
@@ -25,7 +25,7 @@ def test_every_setting_that_would_go_below_the_claims_is_named_at_once(busy):
     assert "but instances on" in err.value.errors["memory_mib"][0]
     fresh = Host.objects.get(pk=busy.pk)
     assert (fresh.memory_mib, fresh.max_instances) == (busy.memory_mib, busy.max_instances)
-    assert not Event.objects.filter(host=busy, action__startswith="host.").exists() and ledger_problems() == []
+    assert not Event.objects.filter(host=busy, action__startswith="host.").exists() and ledger_audit() == []
 
 
 def test_a_change_is_logged_with_who_what_and_from_what(busy):

@@ -9,13 +9,12 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from provisioning.models import Instance
 from provisioning.services import instances as svc
 from provisioning.services.keypairs import keypair_create
-from provisioning.services.launch import instance_launch
+from tests.factories import instance_factory
 from tests.fixtures_domain import drain
 
 
 def test_password_without_key_pair_is_sealed_and_revealed_once(catalog, user):
-    inst = instance_launch(user=user, appliance="windows-server-2019",
-                                       instance_type="m5.large").reservation.instances.get()
+    (inst,) = instance_factory(user, appliance="windows-server-2019", instance_type="m5.large")
     drain()
     stored = Instance.objects.get(pk=inst.pk)
     assert stored.initial_password and stored.password_data == ""
@@ -28,8 +27,7 @@ def test_password_without_key_pair_is_sealed_and_revealed_once(catalog, user):
 def test_password_with_rsa_key_pair_is_only_kept_encrypted_to_it(catalog, user):
     created = keypair_create(user=user, name="admin", key_type="rsa")
     private = serialization.load_ssh_private_key(created.private_key_pem.encode(), password=None)
-    inst = instance_launch(user=user, appliance="windows-server-2019", instance_type="m5.large",
-                                       key_name="admin").reservation.instances.get()
+    (inst,) = instance_factory(user, appliance="windows-server-2019", instance_type="m5.large", key_name="admin")
     drain()
     stored = Instance.objects.get(pk=inst.pk)
     assert stored.initial_password == ""
@@ -41,8 +39,7 @@ def test_password_with_rsa_key_pair_is_only_kept_encrypted_to_it(catalog, user):
 
 def test_ed25519_key_pair_cannot_encrypt_so_the_password_is_sealed(catalog, user):
     keypair_create(user=user, name="ed", key_type="ed25519")
-    inst = instance_launch(user=user, appliance="windows-server-2019", instance_type="m5.large",
-                                       key_name="ed").reservation.instances.get()
+    (inst,) = instance_factory(user, appliance="windows-server-2019", instance_type="m5.large", key_name="ed")
     drain()
     stored = Instance.objects.get(pk=inst.pk)
     assert stored.password_data == "" and stored.initial_password.startswith("gAAAA")

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from provisioning.models import Instance
 from provisioning.services.keypairs import keypair_create
-from provisioning.services.launch import instance_launch
+from tests.factories import instance_factory
 from tests.fixtures_domain import drain
 
 
 def test_instance_page_shows_the_encrypted_password(client, user, catalog):
     keypair_create(user=user, name="admin", key_type="rsa")
-    inst = instance_launch(user=user, appliance="windows-server-2019", instance_type="m5.large",
-                           key_name="admin").reservation.instances.get()
+    (inst,) = instance_factory(user, appliance="windows-server-2019", instance_type="m5.large", key_name="admin")
     drain()
     client.force_login(user)
     page = client.get(f"/instances/{inst.public_id}/").content.decode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests import kit
-from tests.factories import keypair_factory, running_instance_factory
+from tests.factories import access_key_factory, keypair_factory, running_instance_factory
 
 from .conftest import launch_data
 
@@ -32,3 +32,11 @@ class TestKeyPairsOnWeb(kit.OwnedResourceCases):
     calls = (kit.Call("post", "/keypairs/{id}/delete/"), kit.Call("get", "/keypairs/{id}/download/"))
     uses = (kit.Use(kit.Call("post", "/appliances/ubuntu-lamp/launch/",
                              launch_data(key_mode="existing", key_name="{name}")), "key_name"),)
+
+
+class TestAccessKeysOnWeb(kit.OwnedResourceCases):
+    surface = kit.WEB
+    create = staticmethod(lambda user: access_key_factory(user, "kit laptop"))
+    refs = staticmethod(lambda key: {"id": key.access_key_id})
+    lists = (kit.Call("get", "/access-keys/"),)
+    calls = (kit.Call("post", "/access-keys/{id}/revoke/"),)
