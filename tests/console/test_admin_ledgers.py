@@ -7,14 +7,14 @@ import pytest
 
 from provisioning.models import Claim, Event, Host, Reservation
 from provisioning.services.claims import ledger_audit
-from provisioning.services.launch import instance_launch
+from tests.factories import instance_factory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def ledgers(catalog, user, run_pipeline):
-    instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small")
+    instance_factory(user)
     run_pipeline()
     return {"claim": Claim.objects.get(), "event": Event.objects.first(), "reservation": Reservation.objects.get()}
 

@@ -5,16 +5,14 @@ import pytest
 
 from provisioning.models import Event, Instance
 from provisioning.services.claims import ledger_audit
-from provisioning.services.launch import instance_launch
+from tests.factories import running_instance_factory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def running(catalog, user, run_pipeline) -> Instance:
-    instance_launch(user=user, appliance="ubuntu-lamp", instance_type="t3.small", name="web-1")
-    run_pipeline()
-    return Instance.objects.get(state="running")
+def running(catalog, user) -> Instance:
+    return running_instance_factory(user, name="web-1")
 
 
 def test_terminate_asks_first_then_terminates(staff, running, run_pipeline):
