@@ -91,8 +91,10 @@ def ensure_moto() -> Path:
     if not stamp.exists():
         print(f"installing moto[server]=={MOTO_VERSION} into {MOTO_VENV} (benchmark only)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(MOTO_VENV)], check=True)
-        subprocess.run([str(MOTO_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        f"moto[server]=={MOTO_VERSION}"], check=True)
+        with open(MOTO_VENV / "pip-install.log", "wb") as log:
+            subprocess.run([str(MOTO_VENV / "bin" / "python"), "-m", "pip", "install", "-q",
+                            "--disable-pip-version-check", f"moto[server]=={MOTO_VERSION}"], check=True, stdout=log,
+                           stderr=subprocess.STDOUT)
         stamp.touch()
     return server
 
@@ -168,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     db_url = with_database(admin, BENCH_DB)
     os.environ["DATABASE_URL"] = db_url
+    # The access keys' secrets are sealed with a key derived from this; the server must unseal them.
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     import django
 
@@ -203,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = ensure_redis(Path(settings.VAR_DIR), url=os.environ.get("REDIS_URL") or settings.REDIS_URL)
         queue = f"skyport-bench-ec2-{uuid.uuid4().hex[:8]}"
         env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "SKYPORT_CELERY_QUEUE": queue,
-               "SKYPORT_SIM_SPEED": "1.0", "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+               "SKYPORT_SIM_SPEED": "1.0", "DJANGO_DEBUG": "0",
                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
                # Counted per access key as always, set high: this measures the API, not the limit.
                "SKYPORT_API_RATE": "1000000/min", "PYTHONUNBUFFERED": "1"}

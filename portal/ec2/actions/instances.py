@@ -90,12 +90,16 @@ def resolve(call: Call, ids: list[str], *, name: str = "InstanceId") -> list[Ins
     if not ids:
         raise Ec2Error("MissingParameter", f"The request must contain the parameter {name}.")
     found = {inst.public_id: inst for inst in visible(call.user).filter(public_id__in=ids)}
+    _missing(ids, set(found))
+    return [found[i] for i in ids]
+
+
+def _missing(ids: list[str], found: set[str]) -> None:
     missing = [i for i in ids if i not in found]
     if missing:
         quoted = ", ".join(f"'{i}'" for i in missing)
         raise Ec2Error(NOT_FOUND, f"The instance ID{'s' if len(missing) > 1 else ''} {quoted} "
                                   f"do{'' if len(missing) > 1 else 'es'} not exist")
-    return [found[i] for i in ids]
 
 
 def instance_item(inst: Instance, *, index: int = 0, client_token: str = "") -> dict:
@@ -143,26 +147,40 @@ def _with_related(qs: QuerySet[Instance]) -> QuerySet[Instance]:
     return qs.select_related("reservation", "placement_group").prefetch_related("security_groups", "tags")
 
 
-def reservation_items(user, instances: list[Instance]) -> list[dict]:
-    """Instances grouped by reservation, in order, with launch indexes and client tokens."""
+def reservation_items(user, instances: list[Instance], *, client_token: str | None = None,
+                      whole: bool = False) -> list[dict]:
+    """Instances grouped by reservation, in order, with launch indexes and client tokens.
+
+    `whole`: `instances` are every instance of their reservations (RunInstances' answer), and
+    `client_token` the token they were launched with: then no query is needed for either.
+    """
     res_ids = list(dict.fromkeys(inst.reservation_id for inst in instances))
-    tokens = dict(IdempotencyRecord.objects.filter(owner=user, scope=EC2_SCOPE, reservation_id__in=res_ids)
-                  .values_list("reservation_id", "key"))
+    if client_token is None:
+        tokens = dict(IdempotencyRecord.objects.filter(owner=user, scope=EC2_SCOPE, reservation_id__in=res_ids)
+                      .values_list("reservation_id", "key"))
+    else:
+        tokens = dict.fromkeys(res_ids, client_token)
     siblings: dict[int, list[int]] = {}
-    for res_id, pk in Instance.objects.filter(reservation_id__in=res_ids).order_by("pk").values_list(
-            "reservation_id", "pk"):
-        siblings.setdefault(res_id, []).append(pk)
+    several = [inst.reservation_id for inst in instances if inst.reservation.max_count > 1]
+    if whole:
+        for inst in sorted(instances, key=lambda i: i.pk):
+            siblings.setdefault(inst.reservation_id, []).append(inst.pk)
+    elif several:  # a launch of one instance has index 0: no query
+        for res_id, pk in Instance.objects.filter(reservation_id__in=several).order_by("pk").values_list(
+                "reservation_id", "pk"):
+            siblings.setdefault(res_id, []).append(pk)
     grouped: dict[int, list[Instance]] = {}
     for inst in instances:
         grouped.setdefault(inst.reservation_id, []).append(inst)
     out = []
     for res_id, members in grouped.items():
         reservation = members[0].reservation
+        order = siblings.get(res_id, [])
         out.append({
             "reservationId": reservation.public_id,
             "ownerId": account_id(user),
             "groupSet": [],
-            "instancesSet": [instance_item(inst, index=siblings[res_id].index(inst.pk),
+            "instancesSet": [instance_item(inst, index=order.index(inst.pk) if inst.pk in order else 0,
                                            client_token=tokens.get(res_id, "")) for inst in members],
         })
     return out
@@ -178,6 +196,10 @@ def describe_instances(call: Call) -> dict:
     if ids and max_results is not None:
         raise invalid("The parameter instancesSet cannot be used with the parameter maxResults.")
     qs = _with_related(visible(call.user))
+    if ids and not filters and max_results is None:  # the common "describe these" in one query
+        rows = list(qs.filter(public_id__in=ids).order_by("pk"))
+        _missing(ids, {inst.public_id for inst in rows})
+        return {"reservationSet": reservation_items(call.user, rows)}
     if ids:
         resolve(call, ids)  # every id must exist
         qs = qs.filter(public_id__in=ids)

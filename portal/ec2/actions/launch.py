@@ -98,4 +98,4 @@ def run_instances(call: Call) -> dict:
     if not instances:
         raise Ec2Error("InvalidParameterValue", f"ClientToken '{token}' belongs to reservation "
                                                 f"{result.reservation.public_id}, whose instances are gone.")
-    return reservation_items(call.user, instances)[0]
+    return reservation_items(call.user, instances, client_token=token, whole=True)[0]
