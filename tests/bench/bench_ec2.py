@@ -9,7 +9,8 @@ with a boto3 client each, for `--seconds`, against:
   dependency of Skyport), started here in the same run.
 
 Records under "ec2" in var/bench/results.json: skyport_loops_per_s, moto_loops_per_s, ratio, threads,
-plus per-side errors and how long Skyport's pipeline took to settle afterwards (every instance terminated,
+plus per-side errors, CPU per loop (Skyport's web tier and worker, moto's server; from /proc), the load
+average at the start, and how long Skyport's pipeline took to settle afterwards (every instance terminated,
 every claim released: the work was really done, not only acknowledged).
 
 Run: `python tests/bench/bench_ec2.py [--seconds S --threads N --keep]`. Needs PostgreSQL (DATABASE_URL if it
@@ -82,6 +83,20 @@ def stop(proc: subprocess.Popen | None) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def ensure_moto() -> Path:
@@ -160,15 +175,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--web-processes", type=int, default=2)
     ap.add_argument("--web-threads", type=int, default=4)
+    ap.add_argument("--worker-nice", type=int, default=0,
+                    help="CPU niceness of the Celery worker: its steps wait behind API requests, then catch up")
+    ap.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
+    ap.add_argument("--skip-moto", action="store_true", help="measure Skyport only (no ratio)")
     ap.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DB} database afterwards")
     args = ap.parse_args(argv)
 
     admin = admin_url()
-    why = recreate_database(admin, BENCH_DB)
-    if why:
-        print(f"bench_ec2: needs PostgreSQL, and none answers at {admin} ({why}).", file=sys.stderr)
-        return 2
-    db_url = with_database(admin, BENCH_DB)
+    if args.database == "postgres":
+        why = recreate_database(admin, BENCH_DB)
+        if why:
+            print(f"bench_ec2: needs PostgreSQL, and none answers at {admin} ({why}).", file=sys.stderr)
+            return 2
+        db_url = with_database(admin, BENCH_DB)
+    else:  # `make run`'s default: a SQLite file, WAL, one writer at a time
+        sqlite = ROOT / "var" / "bench" / f"{BENCH_DB}.sqlite3"
+        sqlite.parent.mkdir(parents=True, exist_ok=True)
+        for path in sqlite.parent.glob(f"{BENCH_DB}.sqlite3*"):
+            path.unlink()
+        db_url = f"sqlite:///{sqlite}"
     os.environ["DATABASE_URL"] = db_url
     # The access keys' secrets are sealed with a key derived from this; the server must unseal them.
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
@@ -212,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                # Counted per access key as always, set high: this measures the API, not the limit.
                "SKYPORT_API_RATE": "1000000/min", "PYTHONUNBUFFERED": "1"}
         env.pop("SKYPORT_TESTING", None)
-        procs.append(start([sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue, "-c", "1",
-                            "-P", "prefork", "-l", "warning", "--without-gossip", "--without-mingle"], env,
-                           var / "ec2-celery.log"))
+        procs.append(start(["nice", "-n", str(args.worker_nice), sys.executable, "-m", "celery", "-A", "portal",
+                            "worker", "-Q", queue, "-c", "1", "-P", "prefork", "-l", "warning", "--without-gossip",
+                            "--without-mingle"], env, var / "ec2-celery.log"))
         port = free_port()
         web = start([sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}",
                      "-w", str(args.web_processes), "-k", "gthread", "--threads", str(args.web_threads),
@@ -223,19 +249,31 @@ def main(argv: list[str] | None = None) -> int:
         wait_http(f"http://127.0.0.1:{port}/ec2/", web)
         print(f"skyport: gunicorn {args.web_processes}x{args.web_threads} on :{port}, 1 Celery worker, "
               f"{args.threads} threads x {args.seconds:g} s ...", flush=True)
+        cpu0 = {p.pid: group_cpu_s(p.pid) for p in procs}
+        load0 = os.getloadavg()[0]
         ours = loops(f"http://127.0.0.1:{port}/ec2/", credentials, ami, "t3.nano", args.seconds)
+        worker_pid = procs[0].pid
+        web_cpu = (group_cpu_s(web.pid) - cpu0[web.pid]) / max(ours["loops"], 1) * 1000
+        worker_cpu = (group_cpu_s(worker_pid) - cpu0[worker_pid]) / max(ours["loops"], 1) * 1000
+        print(f"skyport: web tier {web_cpu:.1f} ms CPU per loop, Celery worker {worker_cpu:.1f} ms (PostgreSQL "
+              f"not counted); load average {load0:.1f} at the start", flush=True)
         print(f"skyport: {ours['loops_per_s']:.1f} loops/s ({ours['loops']} loops, {ours['errors']} errors "
               f"{ours['first_errors']})", flush=True)
         stop(web)
 
+        if args.skip_moto:
+            return 0
         server = ensure_moto()
         moto_port = free_port()
         moto = start([str(server), "-H", "127.0.0.1", "-p", str(moto_port)], {**os.environ}, var / "ec2-moto.log")
         procs.append(moto)
         wait_http(f"http://127.0.0.1:{moto_port}/", moto)
         print(f"moto {MOTO_VERSION}: {args.threads} threads x {args.seconds:g} s ...", flush=True)
+        moto_cpu0 = group_cpu_s(moto.pid)
         theirs = loops(f"http://127.0.0.1:{moto_port}/", [("testing", "testing")] * args.threads, MOTO_AMI,
                        "t3.nano", args.seconds)
+        moto_cpu = (group_cpu_s(moto.pid) - moto_cpu0) / max(theirs["loops"], 1) * 1000
+        print(f"moto: {moto_cpu:.1f} ms server CPU per loop", flush=True)
         print(f"moto: {theirs['loops_per_s']:.1f} loops/s ({theirs['loops']} loops, {theirs['errors']} errors "
               f"{theirs['first_errors']})", flush=True)
         stop(moto)
@@ -256,14 +294,16 @@ def main(argv: list[str] | None = None) -> int:
             "skyport_errors": ours["errors"], "moto_errors": theirs["errors"], "moto_version": MOTO_VERSION,
             "skyport_web": f"gunicorn {args.web_processes} processes x {args.web_threads} threads",
             "skyport_settle_s": round(settle_s, 1), "skyport_busy_after_settle": left,
-            "ledger_exact": not problems, "cpus": os.cpu_count(),
+            "ledger_exact": not problems, "cpus": os.cpu_count(), "database": args.database,
+            "skyport_web_cpu_ms_per_loop": round(web_cpu, 1), "skyport_worker_cpu_ms_per_loop": round(worker_cpu, 1),
+            "moto_server_cpu_ms_per_loop": round(moto_cpu, 1), "load_average_at_start": round(load0, 1),
         })
         print(f"ratio: {ratio:.1f}x" if ratio else "ratio: n/a")
         return 0 if not problems and not left else 1
     finally:
         for proc in procs:
             stop(proc)
-        if not args.keep:
+        if not args.keep and args.database == "postgres":
             drop_database(admin, BENCH_DB)
 
 
