@@ -223,3 +223,12 @@ REST_FRAMEWORK["EXCEPTION_HANDLER"] = "portal.api.exceptions.exception_handler"
 # Placement weighers (provisioning.placement.weighers): name -> multiplier, 0 switches one off.
 # Positive free_memory / free_vcpu spread guests over the emptiest hosts; negative ones stack them.
 SKYPORT_WEIGHERS = {"free_memory": 1.0, "free_vcpu": 0.5, "image_cache": 0.6, "page_sharing": 0.3, "soft_affinity": 2.0}
+# Live migration (provisioning.services.migrations). Defaults from Nova and KubeVirt.
+SKYPORT_MIGRATION_DOWNTIME_MS = 500.0  # Nova live_migration_downtime
+SKYPORT_MIGRATION_AUTO_CONVERGE = False  # Nova live_migration_permit_auto_converge
+SKYPORT_MIGRATION_COMPLETION_TIMEOUT_PER_GIB_S = 800.0  # Nova live_migration_completion_timeout (simulated s)
+SKYPORT_MIGRATION_PROGRESS_TIMEOUT_S = 150.0  # KubeVirt progressTimeout: no shrinking of what is left to copy
+SKYPORT_MIGRATION_SLOTS = 0  # concurrent migrations per host; 0 = by its link (4 on 1 GbE, 8 on 10 GbE)
+SKYPORT_MIGRATION_PREPARE_S = 2.0  # simulated set-up of the destination
+SKYPORT_MIGRATION_QUEUE_POLL_S = 10.0  # a queued migration re-checks its slots (simulated s) ...
+SKYPORT_MIGRATION_QUEUE_POLL_WAIT_S = 2.0  # ... but never sooner than this many real seconds

@@ -17,6 +17,8 @@ from .models import (
     Instance,
     InstanceType,
     KeyPair,
+    Migration,
+    MigrationRound,
     PlacementGroup,
     Quota,
     Reservation,
@@ -151,3 +153,35 @@ admin.site.register(PlacementGroup, list_display=("name", "public_id", "owner", 
 admin.site.site_header = "Skyport administration"
 admin.site.site_title = "Skyport admin"
 admin.site.index_title = "Fleet, catalog and accounts"
+
+
+class MigrationRoundInline(admin.TabularInline):
+    model = MigrationRound
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Migration)
+class MigrationAdmin(admin.ModelAdmin):
+    """Read-only: migrations are started, aborted and forced through the migrations service."""
+
+    list_display = ("public_id", "instance", "source_host", "dest_host", "status", "round", "downtime_ms",
+                    "created_at")
+    list_filter = ("status",)
+    search_fields = ("public_id", "instance__public_id", "source_host__name", "dest_host__name")
+    inlines = [MigrationRoundInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -118,3 +118,26 @@ class ClaimKind(models.TextChoices):
 class PlacementStrategy(models.TextChoices):
     AFFINITY = "affinity", "affinity (same host)"
     ANTI_AFFINITY = "anti-affinity", "anti-affinity (different hosts)"
+
+
+class MigrationStatus(models.TextChoices):
+    """Nova's live-migration status names (objects/fields.py), in the order a migration goes through them."""
+
+    ACCEPTED = "accepted", "accepted"
+    QUEUED = "queued", "queued"
+    PREPARING = "preparing", "preparing"
+    RUNNING = "running", "running"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+    ERROR = "error", "error"
+
+
+MIGRATION_ACTIVE = ("accepted", "queued", "preparing", "running")
+MIGRATION_FINAL = ("completed", "failed", "cancelled", "error")
+# Admitted migrations: they hold a slot on their hosts' links and share their bandwidth.
+MIGRATION_MOVING = ("preparing", "running")
+MIGRATION_STATUS_COLOURS: dict[str, str] = {
+    "accepted": "blue", "queued": "grey", "preparing": "blue", "running": "blue",
+    "completed": "green", "failed": "red", "cancelled": "dark", "error": "red",
+}

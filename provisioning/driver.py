@@ -189,3 +189,97 @@ def evacuation_timing(source: Host, moves: list[tuple[Instance, Host]], *, downt
 def migration_slots(host: Host) -> int:
     """Live migrations the host's link carries at once (vMotion: 4 on 1 GbE, 8 on 10 GbE)."""
     return int(sim.default_concurrency(host_spec(host)))
+
+
+# --------------------------------------------------------------------------- live migration
+# A run travels between Celery tasks as the simulator's JSON state (`MigrationRun.to_state`): a task
+# loads it, runs one round, saves it. Everything below takes and returns plain data.
+def link_share(link_mibps: float, sharing: int) -> float:
+    """What each of `sharing` concurrent migrations gets of one link."""
+    return float(sim.split_link(link_mibps, max(1, sharing)))
+
+
+def migration_new(instance: Instance, source: Host, destination: Host, *, downtime_limit_ms: float,
+                  auto_converge: bool, completion_timeout_s: float, fault: dict | None = None) -> dict:
+    """A fresh run of this guest between these hosts (the guest's workload sets its dirty rate)."""
+    options = dict(downtime_limit_ms=downtime_limit_ms, auto_converge=auto_converge,
+                   completion_timeout_s=completion_timeout_s, seed=instance.pk or 0)
+    if fault:
+        options["fault"] = sim.Fault(**fault)
+    cfg = sim.MigrationConfig.for_guest(guest_spec(instance.appliance, instance.instance_type),
+                                        host_spec(source), host_spec(destination), **options)
+    return sim.MigrationRun(cfg).to_state()
+
+
+def migration_fault_check(fault: dict) -> str:
+    """"" when the simulator accepts this fault to inject, else what is wrong with it."""
+    try:
+        sim.Fault(**fault)
+    except (TypeError, ValueError) as exc:
+        return f"{exc}; e.g. {{\"kind\": \"destination_failure\", \"at_round\": 2}} (kinds: " \
+               f"{', '.join(sim.migration.FAULT_KINDS)})"
+    return ""
+
+
+def _summary(run) -> dict | None:
+    if not run.done:
+        return None
+    result = run.result()
+    return {"outcome": result.outcome, "reason": result.reason, "downtime_ms": result.downtime_ms,
+            "converged_by": result.converged_by, "total_mib": result.total_mib, "total_s": result.total_s}
+
+
+def migration_progress(state: dict, bandwidth_mibps: float | None = None) -> dict:
+    """Nova's byte fields, rates, `converging`, ETA and a note, at the next round's bandwidth."""
+    return sim.MigrationRun.from_state(state).progress(bandwidth_mibps).to_dict()
+
+
+def migration_next_round_s(state: dict, bandwidth_mibps: float) -> float:
+    """How long the next round takes at this bandwidth (the step waits that long, then runs it)."""
+    return float(sim.MigrationRun.from_state(state).next_round_s(bandwidth_mibps))
+
+
+def migration_round(state: dict, bandwidth_mibps: float) -> tuple[dict, dict, dict, dict | None]:
+    """Run one round: (new state, the round's record, progress after it, outcome once finished)."""
+    run = sim.MigrationRun.from_state(state)
+    record = run.step(bandwidth_mibps)
+    return run.to_state(), record.to_dict(), run.progress().to_dict(), _summary(run)
+
+
+def migration_preview(state: dict, mode: str, bandwidth_mibps: float | None = None) -> dict:
+    """What forcing completion would do, without doing it: the downtime a stop-and-copy costs now,
+    or the throttle auto-converge would start at."""
+    run = sim.MigrationRun.from_state(state)
+    if mode == "stop_and_copy":
+        return {"mode": mode, "predicted_downtime_ms": float(run.predict_downtime_ms(bandwidth_mibps))}
+    throttle = run.force_converge()
+    return {"mode": mode, "throttle_pct": float(throttle),
+            "predicted_downtime_ms": float(run.predict_downtime_ms(bandwidth_mibps))}
+
+
+def migration_force(state: dict, mode: str) -> tuple[dict, dict]:
+    """Force completion from the next round: "stop_and_copy" (downtime as predicted) or "auto_converge"."""
+    run = sim.MigrationRun.from_state(state)
+    if mode == "stop_and_copy":
+        applied = {"mode": mode, "predicted_downtime_ms": float(run.force_stop_and_copy())}
+    else:
+        applied = {"mode": mode, "throttle_pct": float(run.force_converge())}
+    return run.to_state(), applied
+
+
+def migration_end(state: dict, *, cancelled: bool, reason: str) -> tuple[dict, dict | None]:
+    """End an unfinished run between rounds (the guest stays on the source); a finished one is left as is."""
+    run = sim.MigrationRun.from_state(state)
+    if not run.done:
+        (run.abort if cancelled else run.fail)(reason)
+    return run.to_state(), _summary(run)
+
+
+def port_move(applied: dict, host: Host, ip: str) -> dict:
+    """The guest's network as configured at boot, after a live migration to `host` at `ip`: the same
+    MAC and access rules on a port of the destination's virtual switch."""
+    network = host.network_cidr
+    gateway = network.rsplit(".", 1)[0] + ".1" if network.count(".") == 3 else ""
+    port = {**(applied.get("vswitch_port") or {}), "ip": ip, "host": host.name}
+    return {**applied, "ip": ip, "gateway": gateway, "dns": [gateway] if gateway else [], "host": host.name,
+            "vswitch_port": port}

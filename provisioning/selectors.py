@@ -10,7 +10,7 @@ from django.db.models.functions import Cast, NullIf
 from . import driver
 from .choices import LIVE_STATES, InstanceState
 from .exceptions import NotFound
-from .models import Appliance, Claim, Event, Host, Instance, InstanceType, KeyPair, SecurityGroup
+from .models import Appliance, Claim, Event, Host, Instance, InstanceType, KeyPair, Migration, SecurityGroup
 from .models.access import OwnedResource
 
 M = TypeVar("M", bound=Model)
@@ -234,3 +234,24 @@ def host_claims(*, host: Host) -> QuerySet[Claim]:
     """The claims that make up a host's used figures (instance claims and incoming migrations)."""
     return (Claim.objects.filter(host=host).select_related("instance", "instance__owner")
             .order_by("kind", "-memory_mib", "instance__public_id"))
+
+
+def migration_list(*, instance: Instance | None = None, status: str | list[str] | None = None,
+                   host=None) -> QuerySet[Migration]:
+    """Every tenant's live migrations (staff surfaces only), newest first; `host` matches either end."""
+    qs = Migration.objects.select_related("instance", "source_host", "dest_host")
+    if instance is not None:
+        qs = qs.filter(instance=instance)
+    if status:
+        qs = qs.filter(status__in=[status] if isinstance(status, str) else list(status))
+    if host is not None:
+        qs = qs.filter(Q(source_host=host) | Q(dest_host=host))
+    return qs
+
+
+def migration_get(*, public_id: str) -> Migration:
+    """One migration with its rounds prefetched, or NotFound."""
+    mig = migration_list().prefetch_related("rounds").filter(public_id=public_id).first()
+    if mig is None:
+        raise NotFound(f"Migration '{public_id}' does not exist.")
+    return mig

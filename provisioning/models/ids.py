@@ -43,3 +43,7 @@ def _access_key_id() -> str:
     """AWS-shaped access key id: AKIA + 16 characters of RFC 4648 base32 (A-Z, 2-7)."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     return "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+
+
+def _migration_id() -> str:
+    return new_public_id("mig")

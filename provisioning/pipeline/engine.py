@@ -31,10 +31,15 @@ STEP_GRACE_S = 60.0
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What a step names next (None: the operation is over) and its simulated duration."""
+    """What a step names next (None: the operation is over) and its simulated duration.
+
+    `wait_s` is a floor in real seconds, for a step that polls (a queued migration re-checks its
+    slot): at SKYPORT_SIM_SPEED 0 it would otherwise run again at once, over and over.
+    """
 
     next_step: str | None
     delay_s: float = 0.0
+    wait_s: float = 0.0
 
 
 class StepFailed(Exception):
@@ -112,7 +117,7 @@ def countdown_for(delay_s: float) -> float:
     return min(max(0.0, delay_s) * settings.SKYPORT_SIM_SPEED, settings.SKYPORT_MAX_COUNTDOWN_S)
 
 
-def step_prepare(row: Stepped, step: str | None, delay_s: float = 0.0) -> float:
+def step_prepare(row: Stepped, step: str | None, delay_s: float = 0.0, wait_s: float = 0.0) -> float:
     """Only set the next step's fields (no message yet); returns the countdown for `step_dispatch`.
 
     Lets a request write the first step with the row's INSERT and dispatch it only once the row is
@@ -124,7 +129,7 @@ def step_prepare(row: Stepped, step: str | None, delay_s: float = 0.0) -> float:
     if not step:
         row.step_due_at = None
         return 0.0
-    countdown = countdown_for(delay_s)
+    countdown = max(countdown_for(delay_s), wait_s)
     row.step_due_at = timezone.now() + timedelta(seconds=countdown + STEP_GRACE_S)
     return countdown
 
@@ -135,9 +140,9 @@ def step_dispatch(row: Stepped, countdown: float = 0.0) -> None:
     transaction.on_commit(lambda: step_enqueue(kind=kind, object_id=pk, seq=seq, countdown=countdown))
 
 
-def step_schedule(row: Stepped, step: str | None, delay_s: float = 0.0) -> None:
+def step_schedule(row: Stepped, step: str | None, delay_s: float = 0.0, wait_s: float = 0.0) -> None:
     """Set the next step on `row` (caller saves) and enqueue it when the transaction commits."""
-    countdown = step_prepare(row, step, delay_s)
+    countdown = step_prepare(row, step, delay_s, wait_s)
     if step:
         step_dispatch(row, countdown)
 
@@ -190,6 +195,6 @@ def step_advance(*, kind: str, object_id: int, seq: int) -> str:
             step_fail(sk, row, str(exc))
             row.save()
             return "failed"
-        step_schedule(row, outcome.next_step, outcome.delay_s)
+        step_schedule(row, outcome.next_step, outcome.delay_s, outcome.wait_s)
         row.save()
         return "done"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from .. import driver
-from ..choices import InstanceState, TaskState
+from ..choices import ClaimKind, InstanceState, TaskState
 from ..models import Instance
 from ..selectors import instance_events
 from ..services.claims import claim_release
@@ -131,6 +131,9 @@ def step_terminate_guest(inst: Instance) -> StepOutcome:
 
 def step_finish_terminate(inst: Instance) -> StepOutcome:
     released = claim_release(instance=inst)
+    # A live migration under way holds room on its destination too; the migration's next step
+    # sees the instance gone and ends (it never locks the instance before its own row).
+    claim_release(instance=inst, kind=ClaimKind.MIGRATION)
     inst.state = InstanceState.TERMINATED
     inst.task = TaskState.NONE
     inst.terminated_at = timezone.now()
@@ -157,6 +160,7 @@ STEPS: dict[str, Callable[[Instance], StepOutcome]] = {
 def instance_fail(inst: Instance, reason: str) -> None:
     """End in `error` with a reason, give the capacity back (caller holds the row and saves)."""
     claim_release(instance=inst)
+    claim_release(instance=inst, kind=ClaimKind.MIGRATION)
     inst.state = InstanceState.ERROR
     inst.task = TaskState.NONE
     inst.state_reason = reason

@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from ..choices import LIVE_STATES
-from ..models import Claim, Instance
+from ..choices import LIVE_STATES, MIGRATION_ACTIVE, ClaimKind
+from ..models import Claim, Instance, Migration
 from ..services.claims import claim_release
 from ..services.events import event_record
 from . import engine
@@ -114,6 +115,24 @@ def release_orphan_claims(report: ReconcileReport) -> None:
             report.orphan_claims_released.append(inst.public_id)
 
 
+def release_stray_migration_claims(report: ReconcileReport) -> None:
+    """Destination claims whose migration has ended (should never exist; heal and say so if they do)."""
+    strays = (Claim.objects.filter(kind=ClaimKind.MIGRATION)
+              .exclude(Exists(Migration.objects.filter(status__in=MIGRATION_ACTIVE, instance_id=OuterRef("instance_id"),
+                                                       dest_host_id=OuterRef("host_id"))))
+              .values_list("instance_id", flat=True)[:BATCH])
+    for instance_id in strays:
+        with transaction.atomic():
+            inst = Instance.objects.select_for_update(of=("self",)).select_related("host", "owner").get(pk=instance_id)
+            if Migration.objects.filter(status__in=MIGRATION_ACTIVE, instance_id=instance_id).exists():
+                continue  # a migration started meanwhile (its claim is not a stray)
+            if claim_release(instance=inst, kind=ClaimKind.MIGRATION):
+                event_record(action="claim.orphan_released", instance=inst, level="warning",
+                             message=f"Released a migration destination claim of {inst.public_id} left behind "
+                                     "by a migration that had ended")
+                report.orphan_claims_released.append(inst.public_id)
+
+
 def reconcile(*, now: datetime | None = None, budget: int | None = None, limit: int = BATCH) -> ReconcileReport:
     """One pass over overdue steps of every kind and orphaned claims. `now` is explicit for tests."""
     now = now or timezone.now()
@@ -123,6 +142,7 @@ def reconcile(*, now: datetime | None = None, budget: int | None = None, limit: 
         for pk in stuck(kind, now=now, limit=limit):
             reconcile_row(kind=kind, object_id=pk, now=now, budget=budget, report=report)
     release_orphan_claims(report)
+    release_stray_migration_claims(report)
     if report.redriven or report.failed or report.orphan_claims_released:
         log.info("reconciler: re-drove %d, failed %d, released %d orphan claims",
                  len(report.redriven), len(report.failed), len(report.orphan_claims_released))

@@ -237,6 +237,24 @@ def explain(req: PlacementRequest, *, refused: bool = True) -> dict:
     }
 
 
+def host_refusals(req: PlacementRequest, host: Host) -> list[dict]:
+    """Why one named host cannot take the request, filter by filter (empty when it can).
+
+    A query per filter: for staff who name a host (a migration's destination), not the hot path.
+    """
+    one = hosts().filter(pk=host.pk)
+    out = []
+    for f in (cls() for cls in FILTERS):
+        cond = f.condition(req)
+        if cond is None or one.filter(cond).exists():
+            continue
+        words = [r.singular for r in f.refusals(req) if one.filter(r.condition).exists()]
+        out.append({"filter": f.name, "text": "; ".join(words) or f"is refused by {f.name}"})
+    if not out and mode_for(host, req) is None:
+        out.append({"filter": VirtModeFilter.name, "text": "offers no mode the guest can run in"})
+    return out
+
+
 def dry_run(req: PlacementRequest) -> dict:
     """Staff what-if: where would this go, and why not elsewhere. Claims nothing; JSON-ready."""
     cands = candidates(req)

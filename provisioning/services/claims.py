@@ -3,7 +3,8 @@ racing requests can never push a host past its limits (the CHECK constraints are
 
 Invariants (checked by the tests after every fault, see `ledger_audit`): a host's used figures
 equal the sum of its claims; no host above its limits; no claim without a live instance; an
-instance's claim is on the instance's host.
+instance's claim is on the instance's host; a migration claim belongs to an unfinished live
+migration of that instance to that host (and the destination's room is held for the whole move).
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from collections.abc import Sequence
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Sum
 
-from ..choices import LIVE_STATES, ClaimKind
+from ..choices import LIVE_STATES, MIGRATION_ACTIVE, ClaimKind
 from ..db import prepared_cursor
-from ..models import Claim, Host, Instance
+from ..models import Claim, Host, Instance, Migration
 
 DEADLOCK_SQLSTATE = "40P01"
 
@@ -164,4 +165,15 @@ def ledger_audit() -> list[str]:
         .exclude(claims__kind=ClaimKind.INSTANCE).values_list("public_id", flat=True)[:20]
     for pid in live_unclaimed:
         problems.append(f"live instance {pid} has no claim on its host")
+    moving = {(m["instance_id"], m["dest_host_id"]): m["public_id"] for m in
+              Migration.objects.filter(status__in=MIGRATION_ACTIVE).values("instance_id", "dest_host_id", "public_id")}
+    held = set()
+    for c in Claim.objects.filter(kind=ClaimKind.MIGRATION).select_related("instance"):
+        held.add((c.instance_id, c.host_id))
+        if (c.instance_id, c.host_id) not in moving:
+            problems.append(f"migration claim of {c.instance.public_id} on host {c.host_id} has no unfinished "
+                            "migration to that host")
+    for key, pid in moving.items():
+        if key not in held and Instance.objects.filter(pk=key[0], state="running").exists():
+            problems.append(f"migration {pid} of a running instance holds no claim on its destination {key[1]}")
     return problems

@@ -22,7 +22,7 @@ from .claims import claim_first, claim_release
 PLACED_FIELDS = ["host", "virt_mode", "availability_zone", "private_ip", "hostname", "mac_address", "updated_at"]
 
 
-def _allocate_ip(host: Host) -> str | None:
+def address_allocate(host: Host) -> str | None:
     """Lowest free address in the host's pool (.1-.3 are gateway, DNS and reserved, as in a VPC)."""
     network = ipaddress.IPv4Network(host.network_cidr, strict=False)
     used = set(
@@ -91,7 +91,7 @@ def _record_placement_pg(inst: Instance, host: Host, virt_mode: str) -> bool:
 
 def _record_placement(inst: Instance, host: Host, virt_mode: str) -> bool:
     """Write host, mode, address and names (the portable path); False if the pool is full."""
-    ip = _allocate_ip(host)
+    ip = address_allocate(host)
     if ip is None:
         return False
     inst.host = host

@@ -1,0 +1,353 @@
+"""Live migration of a running instance: start, abort, force-complete, and how one ends.
+
+The rules: the destination is chosen by the same filters and weighers as a launch (the source
+excluded, the guest's zone and mode kept), or named by staff and checked by the same filters;
+its capacity is claimed for the whole move (`ClaimKind.MIGRATION`); the instance stays `running`
+with task `migrating`; on completion its claim, host, address and switch port move in ONE
+transaction; any failure leaves the guest running on the source and releases the destination's
+claim, with an event. The rounds themselves run on the step engine (`pipeline/migration_steps.py`).
+
+Lock order, everywhere: the migration row, then its instance, then host rows. Instance steps never
+lock a migration row (a terminate only releases the destination claim; the migration's next step
+sees the instance gone and ends).
+"""
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import driver
+from ..choices import MIGRATION_ACTIVE, MIGRATION_MOVING, ClaimKind, InstanceState, MigrationStatus, TaskState
+from ..exceptions import InsufficientCapacity, InvalidRequest, InvalidState, NotFound
+from ..models import Claim, Host, Instance, Migration
+from ..pipeline.engine import step_dispatch, step_prepare, step_schedule
+from ..placement import PlacementRequest, candidates, explain
+from ..placement.scheduler import host_refusals
+from ..units import mib_label
+from .claims import claim_first, claim_release
+from .events import event_record
+from .place import address_allocate
+
+FORCE_MODES = ("auto_converge", "stop_and_copy")
+GIB = 1024 ** 3
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def migration_slots(host: Host) -> int:
+    """Concurrent live migrations a host takes part in (SKYPORT_MIGRATION_SLOTS, else by its NIC)."""
+    return int(_setting("SKYPORT_MIGRATION_SLOTS", 0) or driver.migration_slots(host))
+
+
+def _link_words(host: Host) -> str:
+    return "10 GbE" if host.nic_mibps >= 1000 else "1 GbE"
+
+
+def _moving_on(host_id: int):
+    return Migration.objects.filter(status__in=MIGRATION_MOVING).filter(Q(source_host_id=host_id)
+                                                                       | Q(dest_host_id=host_id))
+
+
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in "".join(c if c.isdigit() else " " for c in v).split()) or (0,)
+
+
+def _request(inst: Instance) -> PlacementRequest:
+    """The launch's placement request for this guest, where it may go now: same zone and mode, not here."""
+    return PlacementRequest(appliance=inst.appliance, instance_type=inst.instance_type,
+                            availability_zone=inst.availability_zone, virt_mode=inst.virt_mode,
+                            placement_group=inst.placement_group, exclude_host_ids=[inst.host_id])
+
+
+def _host_get(ref: Host | str | int) -> Host:
+    if isinstance(ref, Host):
+        ref = ref.pk  # read it afresh: its state and version decide
+    host = Host.objects.filter(name=str(ref)).first() or (
+        Host.objects.filter(pk=int(ref)).first() if str(ref).isdigit() else None)
+    if host is None:
+        raise InvalidRequest({"destination": f"No host named '{ref}'. Give a host name from the fleet."})
+    return host
+
+
+def destination_refusals(*, instance: Instance, host: Host) -> list[dict]:
+    """Why `host` cannot take `instance` now, per filter (empty when it can): the launch's filters plus
+    the live-migration rule that a destination must not run an older hypervisor than the source."""
+    if host.pk == instance.host_id:
+        return [{"filter": "source", "text": "is the host the instance runs on now"}]
+    out = host_refusals(_request(instance), host)
+    if _version(host.hypervisor_version) < _version(instance.host.hypervisor_version):
+        out.append({"filter": "hypervisor_version",
+                    "text": f"runs hypervisor {host.hypervisor_version}, older than the source's "
+                            f"{instance.host.hypervisor_version}"})
+    return out
+
+
+def _claim_destination(inst: Instance, destination: Host | str | int | None) -> Claim:
+    req = _request(inst)
+    if destination is not None:
+        host = _host_get(destination)
+        refusals = destination_refusals(instance=inst, host=host)
+        if refusals:
+            raise InvalidRequest({"destination": f"{host.name} cannot take {inst.public_id}: "
+                                  + "; ".join(r["text"] for r in refusals) + "."})
+        host_ids = [host.pk]
+    else:
+        source_version = _version(inst.host.hypervisor_version)
+        host_ids = [c.host_id for c in candidates(req)
+                    if _version(c.host.hypervisor_version) >= source_version]
+    claim = claim_first(instance=inst, host_ids=host_ids, kind=ClaimKind.MIGRATION)
+    if claim is None:
+        why = explain(req)
+        raise InsufficientCapacity(f"No destination for {inst.public_id}: " + why["message"], explanation=why)
+    return claim
+
+
+@transaction.atomic
+def migration_start(*, actor: str, instance: Instance, destination: Host | str | int | None = None,
+                    note: str = "", downtime_limit_ms: float | None = None, auto_converge: bool | None = None,
+                    fault: dict | None = None) -> Migration:
+    """Start a live migration of a running instance (staff). `fault` injects a simulator fault
+    ({"kind": "destination_failure", "at_round": 2}) for drills and tests."""
+    inst = (Instance.objects.select_for_update(of=("self",))
+            .select_related("host", "appliance", "instance_type", "placement_group", "owner")
+            .filter(pk=instance.pk).first())
+    if inst is None:
+        raise NotFound(f"Instance {instance.public_id} does not exist.")
+    if inst.state != InstanceState.RUNNING or inst.host_id is None:
+        raise InvalidState(f"Instance {inst.public_id} cannot be live-migrated: it is {inst.state}; "
+                           "only a running instance can be.")
+    if inst.task or inst.step:
+        raise InvalidState(f"Instance {inst.public_id} is busy ({inst.get_task_display() or inst.step}); "
+                           "migrate it when that has finished.")
+    limit = float(downtime_limit_ms or _setting("SKYPORT_MIGRATION_DOWNTIME_MS", 500.0))
+    if limit <= 0:
+        raise InvalidRequest({"downtime_limit_ms": "Give a positive downtime limit in milliseconds (e.g. 500)."})
+    problem = driver.migration_fault_check(fault) if fault is not None else ""
+    if problem or (fault is not None and not isinstance(fault, dict)):
+        raise InvalidRequest({"fault": problem or "Give the fault as an object."})
+    claim = _claim_destination(inst, destination)
+    gib = max(1.0, inst.instance_type.memory_mib / 1024)
+    mig = Migration(
+        instance=inst, source_host=inst.host, dest_host_id=claim.host_id, requested_by=actor, request_note=note,
+        destination_named=destination is not None, downtime_limit_ms=limit,
+        auto_converge=_setting("SKYPORT_MIGRATION_AUTO_CONVERGE", False) if auto_converge is None
+        else bool(auto_converge),
+        completion_timeout_s=_setting("SKYPORT_MIGRATION_COMPLETION_TIMEOUT_PER_GIB_S", 800.0) * gib,
+        progress_timeout_s=_setting("SKYPORT_MIGRATION_PROGRESS_TIMEOUT_S", 150.0),
+        memory_total_bytes=inst.instance_type.memory_mib * 1024 * 1024,
+        sim_state={"fault": fault} if fault else {},
+    )
+    countdown = step_prepare(mig, "admit")  # written with the INSERT, sent on commit
+    mig.save(force_insert=True)
+    step_dispatch(mig, countdown)
+    inst.task = TaskState.MIGRATING
+    inst.save(update_fields=["task", "updated_at"])
+    how = "named by " + actor if destination is not None else "chosen by the scheduler"
+    event_record(action="migration.accepted", instance=inst, actor=actor,
+                 message=f"Live migration {mig.public_id} from {inst.host.name} to {mig.dest_host.name} ({how}) "
+                         f"accepted; {mib_label(inst.instance_type.memory_mib)} of memory to copy, "
+                         f"downtime limit {limit:g} ms",
+                 data={"migration": mig.public_id, "destination": mig.dest_host.name, "note": note})
+    return mig
+
+
+# --------------------------------------------------------------------------- used by the steps
+def instance_lock(mig: Migration) -> Instance:
+    """The migration's instance, locked (after the migration row: the one lock order)."""
+    inst = (Instance.objects.select_for_update(of=("self",))
+            .select_related("host", "appliance", "instance_type", "owner").get(pk=mig.instance_id))
+    mig.instance = inst
+    return inst
+
+
+def instance_problem(mig: Migration, inst: Instance) -> str:
+    """Why the migration cannot go on for its instance's sake ("" when it can)."""
+    if inst.state != InstanceState.RUNNING:
+        return f"the instance is {inst.state} now"
+    if inst.host_id != mig.source_host_id:
+        return "the instance is no longer on the source host"
+    return ""
+
+
+def admission_wait(mig: Migration) -> str:
+    """What a migration waits for before it may start copying ("" when it may start now).
+
+    Locks both host rows (in id order), so two migrations cannot take the last slot together.
+    """
+    hosts = list(Host.objects.select_for_update().filter(pk__in=[mig.source_host_id, mig.dest_host_id])
+                 .order_by("pk"))
+    for host in sorted(hosts, key=lambda h: h.pk != mig.source_host_id):
+        busy = list(_moving_on(host.pk).exclude(pk=mig.pk).order_by("pk").values_list("public_id", flat=True))
+        slots = migration_slots(host)
+        if len(busy) >= slots:
+            return (f"waiting for a migration slot on {host.name}: {len(busy)} of {slots} in use on its "
+                    f"{_link_words(host)} link ({', '.join(busy[:8])})")
+    return ""
+
+
+def round_bandwidth(mig: Migration) -> float:
+    """This migration's share of its links: each link is split among the migrations moving over it."""
+    src, dst = mig.source_host, mig.dest_host
+    return min(driver.link_share(src.nic_mibps, _moving_on(src.pk).count() or 1),
+               driver.link_share(dst.nic_mibps, _moving_on(dst.pk).count() or 1))
+
+
+def progress_apply(mig: Migration, progress: dict) -> None:
+    """Copy the simulator's progress onto the record (Nova's byte fields and the rest)."""
+    mig.round = progress["round"]
+    mig.memory_total_bytes = progress["memory_total_bytes"]
+    mig.memory_processed_bytes = progress["memory_processed_bytes"]
+    mig.memory_remaining_bytes = progress["memory_remaining_bytes"]
+    mig.dirty_rate_mibps = progress["dirty_rate_mibps"]
+    mig.transfer_rate_mibps = progress["transfer_rate_mibps"]
+    mig.throttle_pct = progress["throttle_pct"]
+    mig.elapsed_s = progress["elapsed_s"]
+    mig.converging = progress["converging"]
+    mig.eta_s = progress["eta_s"]
+    mig.note = progress["note"]
+    mig.predicted_downtime_ms = progress["stop_and_copy_downtime_ms"]
+    if progress["downtime_ms"]:
+        mig.downtime_ms = progress["downtime_ms"]
+
+
+def no_progress_reason(mig: Migration) -> str:
+    """KubeVirt's progress timeout: the remaining memory has not shrunk for `progress_timeout_s`."""
+    remaining = mig.memory_remaining_bytes
+    if mig.best_remaining_bytes is None or remaining < mig.best_remaining_bytes:
+        mig.best_remaining_bytes, mig.progress_at_s = remaining, mig.elapsed_s
+        return ""
+    stalled = mig.elapsed_s - mig.progress_at_s
+    if not mig.progress_timeout_s or stalled <= mig.progress_timeout_s:
+        return ""
+    return (f"no progress for {stalled:.0f} s (limit {mig.progress_timeout_s:g} s): "
+            f"{mib_label(math.ceil(remaining / 2**20))} still to copy; dirty rate {mig.dirty_rate_mibps:.0f} MiB/s "
+            f"against {mig.transfer_rate_mibps:.0f} MiB/s of bandwidth")
+
+
+def _wake_queued(mig: Migration) -> None:
+    """A slot was freed: queued migrations on these hosts check again now (rows others hold are skipped)."""
+    hosts = [mig.source_host_id, mig.dest_host_id]
+    waiting = (Migration.objects.select_for_update(skip_locked=True)
+               .filter(status=MigrationStatus.QUEUED, step="admit").exclude(pk=mig.pk)
+               .filter(Q(source_host_id__in=hosts) | Q(dest_host_id__in=hosts)).order_by("pk"))
+    for other in waiting:
+        step_schedule(other, "admit")
+        other.save(update_fields=["step", "step_seq", "step_attempts", "step_due_at", "updated_at"])
+
+
+def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
+    """Switch-over, in the caller's transaction: claim, host, address and switch port move to the
+    destination, the source's claim is released. Raises InvalidState (nothing changed) when the
+    destination's address pool is full."""
+    dest = Host.objects.select_for_update().get(pk=mig.dest_host_id)
+    source = inst.host
+    ip = address_allocate(dest)
+    if ip is None:
+        raise InvalidState(f"{dest.name} has no free private address left")
+    claim_release(instance=inst, kind=ClaimKind.INSTANCE)
+    Claim.objects.filter(instance=inst, kind=ClaimKind.MIGRATION).update(kind=ClaimKind.INSTANCE)
+    old_ip = inst.private_ip
+    inst.host, inst.private_ip, inst.task = dest, ip, TaskState.NONE
+    inst.boot_plan = {**inst.boot_plan, "applied": driver.port_move(inst.boot_plan.get("applied") or {}, dest, ip)}
+    downtime = outcome.get("downtime_ms") or 0.0
+    line = (f"[{inst.hostname}] live-migrated from {source.name} to {dest.name}: paused {downtime:.0f} ms; "
+            f"address {old_ip} -> {ip}, switch port moved")
+    inst.console_log = f"{inst.console_log}\n{line}" if inst.console_log else line
+    inst.save(update_fields=["host", "private_ip", "task", "boot_plan", "console_log", "updated_at"])
+    mig.status, mig.finished_at, mig.downtime_ms = MigrationStatus.COMPLETED, timezone.now(), downtime
+    mig.reason = outcome.get("reason", "")
+    event_record(action="instance.migrated", instance=inst,
+                 message=f"Live-migrated to {dest.name} at {ip} (was {source.name} at {old_ip}); "
+                         f"downtime {downtime:.0f} ms; capacity released on {source.name}",
+                 data={"migration": mig.public_id, "source": source.name, "destination": dest.name,
+                       "downtime_ms": downtime, "rounds": mig.round})
+    _wake_queued(mig)
+
+
+def migration_end(mig: Migration, reason: str, *, status: str = MigrationStatus.FAILED, actor: str = "system") -> None:
+    """End an unfinished migration (failed / cancelled / error): the guest stays running on the
+    source, the destination's claim is released, an event says why. Caller holds the migration row
+    and saves it; this locks the instance."""
+    inst = instance_lock(mig)
+    if mig.sim_state.get("v"):
+        mig.sim_state, _ = driver.migration_end(mig.sim_state, cancelled=status == MigrationStatus.CANCELLED,
+                                                reason=reason)
+    released = claim_release(instance=inst, kind=ClaimKind.MIGRATION)
+    if inst.task == TaskState.MIGRATING:
+        inst.task = TaskState.NONE
+        inst.save(update_fields=["task", "updated_at"])
+    mig.status, mig.reason, mig.finished_at = status, reason, timezone.now()
+    mig.eta_s, mig.converging = None, False
+    if mig.step:
+        step_prepare(mig, None)  # any message still on its way finds the sequence moved on
+    where = f"keeps running on {mig.source_host.name}" if inst.state == InstanceState.RUNNING \
+        else f"is {inst.state}"
+    verb = {"cancelled": "was cancelled", "error": "ended in error"}.get(status, "failed")
+    event_record(action=f"migration.{status}", instance=inst, actor=actor,
+                 level="warning" if status == MigrationStatus.CANCELLED else "error",
+                 message=f"Live migration {mig.public_id} to {mig.dest_host.name} {verb}: {reason}. "
+                         f"The guest {where}" + (f"; the capacity held on {mig.dest_host.name} was released."
+                                                 if released else "."),
+                 data={"migration": mig.public_id, "status": status, "round": mig.round})
+    _wake_queued(mig)
+
+
+def _locked(migration: Migration) -> Migration:
+    mig = (Migration.objects.select_for_update(of=("self",)).select_related("source_host", "dest_host")
+           .filter(pk=migration.pk).first())
+    if mig is None:
+        raise NotFound(f"Migration {migration.public_id} does not exist.")
+    return mig
+
+
+@transaction.atomic
+def migration_abort(*, actor: str, migration: Migration) -> Migration:
+    """Cancel a migration in any unfinished status; the guest stays on the source (Nova's abort)."""
+    mig = _locked(migration)
+    if mig.status not in MIGRATION_ACTIVE:
+        raise InvalidState(f"Migration {mig.public_id} has already ended ({mig.status}); nothing to abort.")
+    migration_end(mig, f"aborted by {actor} during {mig.status}", status=MigrationStatus.CANCELLED, actor=actor)
+    mig.save()
+    return mig
+
+
+def _force_check(mig: Migration, mode: str) -> None:
+    if mode not in FORCE_MODES:
+        raise InvalidRequest({"mode": f"Use one of: {', '.join(FORCE_MODES)}."})
+    if mig.status != MigrationStatus.RUNNING or not mig.sim_state.get("v"):
+        raise InvalidState(f"Migration {mig.public_id} is {mig.status}; force-complete needs a running migration.")
+    if mig.force_mode == "stop_and_copy":
+        raise InvalidState(f"Migration {mig.public_id} already switches over with its next round.")
+
+
+def migration_force_preview(*, migration: Migration, mode: str) -> dict:
+    """What force-complete would cost, before it is applied: the predicted downtime of a stop-and-copy
+    now, or the throttle auto-converge starts at."""
+    mig = Migration.objects.get(pk=migration.pk)
+    _force_check(mig, mode)
+    return driver.migration_preview(mig.sim_state, mode, mig.next_bandwidth_mibps or None)
+
+
+@transaction.atomic
+def migration_force_complete(*, actor: str, migration: Migration, mode: str = "auto_converge") -> dict:
+    """Force a running migration to finish from its next round (Nova's force_complete): "stop_and_copy"
+    pauses the guest for the predicted downtime; "auto_converge" throttles it until it converges."""
+    mig = _locked(migration)
+    _force_check(mig, mode)
+    preview = driver.migration_preview(mig.sim_state, mode, mig.next_bandwidth_mibps or None)
+    mig.sim_state, applied = driver.migration_force(mig.sim_state, mode)
+    mig.force_mode = mode
+    mig.predicted_downtime_ms = preview["predicted_downtime_ms"]
+    mig.save(update_fields=["sim_state", "force_mode", "predicted_downtime_ms", "updated_at"])
+    what = (f"stop-and-copy with the next round, predicted downtime {preview['predicted_downtime_ms']:.0f} ms"
+            if mode == "stop_and_copy" else f"auto-converge now, throttling the guest to {applied['throttle_pct']:g} %")
+    event_record(action="migration.force_complete", instance=mig.instance, actor=actor,
+                 message=f"Force-complete of {mig.public_id}: {what}",
+                 data={"migration": mig.public_id, **preview, **applied})
+    return {**preview, **applied}
