@@ -245,8 +245,10 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     """Switch-over, in the caller's transaction: claim, host, address and switch port move to the
     destination, the source's claim is released. Raises InvalidState (nothing changed) when the
     destination's address pool is full."""
-    dest = Host.objects.select_for_update().get(pk=mig.dest_host_id)
-    source = inst.host
+    # Both hosts locked in id order (as admission does), before the claims change their figures.
+    hosts = {h.pk: h for h in Host.objects.select_for_update().filter(pk__in=[mig.source_host_id,
+                                                                            mig.dest_host_id]).order_by("pk")}
+    dest, source = hosts[mig.dest_host_id], inst.host
     ip = address_allocate(dest)
     if ip is None:
         raise InvalidState(f"{dest.name} has no free private address left")
@@ -262,7 +264,7 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     inst.save(update_fields=["host", "private_ip", "task", "boot_plan", "console_log", "updated_at"])
     mig.status, mig.finished_at, mig.downtime_ms = MigrationStatus.COMPLETED, timezone.now(), downtime
     mig.reason = outcome.get("reason", "")
-    event_record(action="instance.migrated", instance=inst,
+    event_record(action="migration.completed", instance=inst,
                  message=f"Live-migrated to {dest.name} at {ip} (was {source.name} at {old_ip}); "
                          f"downtime {downtime:.0f} ms; capacity released on {source.name}",
                  data={"migration": mig.public_id, "source": source.name, "destination": dest.name,

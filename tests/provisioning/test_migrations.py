@@ -83,7 +83,7 @@ def test_a_migration_moves_claim_host_address_and_port_and_records_every_round(p
     src.refresh_from_db()
     assert src.instances_used == 0
     assert ledger_audit() == []
-    assert Event.objects.filter(instance=inst, action="instance.migrated").count() == 1
+    assert Event.objects.filter(instance=inst, action="migration.completed").count() == 1
     assert migration_get(public_id=mig.public_id).rounds.count() == mig.round
     assert list(migration_list(host=src)) == [mig] and list(migration_list(status="running")) == []
 
