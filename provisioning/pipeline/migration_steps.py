@@ -112,3 +112,26 @@ MIGRATION_KIND = register_kind(StepKind(
     on_fail=migration_fail, select_related=("source_host", "dest_host"), on_redrive=_redrive,
     stuck_note="; the guest stays on the source and the destination's claim is released",
 ))
+
+
+# --------------------------------------------------------------------------- progress, as pages show it
+MIGRATION_SEQUENCE = (("admit", "Waiting for a slot"), ("prepare", "Preparing the destination"),
+                      ("precopy", "Copying memory"), ("switchover", "Switched over"))
+_STAGE_OF_STATUS = {MigrationStatus.ACCEPTED: "admit", MigrationStatus.QUEUED: "admit",
+                    MigrationStatus.PREPARING: "prepare", MigrationStatus.RUNNING: "precopy"}
+
+
+def progress(mig: Migration) -> list[dict]:
+    """Each stage of a migration: done, current, todo, or failed where an unfinished one ended
+    (the same shape as `instance_steps.progress`). Pages render it; the round detail is in `rounds`."""
+    keys = [key for key, _ in MIGRATION_SEQUENCE]
+    if mig.status == MigrationStatus.COMPLETED:
+        index, failed = len(keys), False
+    elif mig.status in _STAGE_OF_STATUS:
+        index, failed = keys.index(_STAGE_OF_STATUS[mig.status]), False
+    else:  # ended early: where it stopped
+        index = keys.index("precopy") if mig.running_at else keys.index("prepare") if mig.preparing_at else 0
+        failed = True
+    return [{"step": key, "label": label,
+             "status": "done" if i < index else ("failed" if failed else "current") if i == index else "todo"}
+            for i, (key, label) in enumerate(MIGRATION_SEQUENCE)]

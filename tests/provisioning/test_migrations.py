@@ -294,3 +294,22 @@ def test_a_destination_that_goes_down_fails_the_migration(pair, user):
     inst.refresh_from_db()
     assert (mig.status, mig.reason) == ("failed", "the destination dst-1 went down")
     assert (inst.state, inst.host_id) == ("running", src.pk) and ledger_audit() == []
+
+
+def test_progress_names_each_stage_for_pages(pair, user):
+    from provisioning.pipeline.migration_steps import progress
+
+    src, _dst = pair
+    mig = svc.migration_start(actor="root", instance=running(user, src))
+    assert [s["status"] for s in progress(mig)] == ["current", "todo", "todo", "todo"]
+    advance(mig)
+    advance(mig)
+    mig.refresh_from_db()
+    assert [(s["step"], s["status"]) for s in progress(mig)][1:3] == [("prepare", "done"), ("precopy", "current")]
+    svc.migration_abort(actor="root", migration=mig)
+    mig.refresh_from_db()
+    assert [s["status"] for s in progress(mig)] == ["done", "done", "failed", "todo"]
+    other = svc.migration_start(actor="root", instance=mig.instance)
+    drain()
+    other.refresh_from_db()
+    assert other.status == "completed" and {s["status"] for s in progress(other)} == {"done"}
