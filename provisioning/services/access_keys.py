@@ -76,9 +76,11 @@ def access_key_revoke(*, user, ref: str) -> AccessKey:
 
 def access_key_credentials(access_key_id: str) -> tuple[AccessKey, str] | None:
     """The active key with this id and its secret, or None (unknown, revoked, unreadable)."""
-    key = (AccessKey.objects.select_related("owner").filter(access_key_id=access_key_id, revoked_at__isnull=True)
-           .first())
-    if key is None or not key.owner.is_active:
+    try:  # the unique id: no ORDER BY (this runs on every EC2 request)
+        key = AccessKey.objects.select_related("owner").get(access_key_id=access_key_id, revoked_at__isnull=True)
+    except AccessKey.DoesNotExist:
+        return None
+    if not key.owner.is_active:
         return None
     secret = unseal(key.secret_sealed)
     return (key, secret) if secret else None

@@ -81,7 +81,9 @@ def visible(user) -> QuerySet[Instance]:
     """The caller's instances as EC2 shows them: a terminated one stays visible for an hour
     (SKYPORT_EC2_TERMINATED_VISIBLE_S), then drops out of Describe* (the web and REST keep it)."""
     cutoff = timezone.now() - timedelta(seconds=getattr(settings, "SKYPORT_EC2_TERMINATED_VISIBLE_S", 3600))
-    return instance_list(user=user).exclude(state__in=["terminated", "error"], updated_at__lt=cutoff)
+    # EC2 never shows the host: join the catalog rows only.
+    return instance_list(user=user).select_related(None).select_related("appliance", "instance_type").exclude(
+        state__in=["terminated", "error"], updated_at__lt=cutoff)
 
 
 def resolve(call: Call, ids: list[str], *, name: str = "InstanceId") -> list[Instance]:
@@ -89,7 +91,7 @@ def resolve(call: Call, ids: list[str], *, name: str = "InstanceId") -> list[Ins
     ids = check_ids("i", ids)
     if not ids:
         raise Ec2Error("MissingParameter", f"The request must contain the parameter {name}.")
-    found = {inst.public_id: inst for inst in visible(call.user).filter(public_id__in=ids)}
+    found = {inst.public_id: inst for inst in visible(call.user).filter(public_id__in=ids).order_by()}
     _missing(ids, set(found))
     return [found[i] for i in ids]
 
@@ -197,7 +199,7 @@ def describe_instances(call: Call) -> dict:
         raise invalid("The parameter instancesSet cannot be used with the parameter maxResults.")
     qs = _with_related(visible(call.user))
     if ids and not filters and max_results is None:  # the common "describe these" in one query
-        rows = list(qs.filter(public_id__in=ids).order_by("pk"))
+        rows = sorted(qs.filter(public_id__in=ids).order_by(), key=lambda inst: inst.pk)
         _missing(ids, {inst.public_id for inst in rows})
         return {"reservationSet": reservation_items(call.user, rows)}
     if ids:
