@@ -10,7 +10,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from . import views
-from .access_keys import AccessKeyViewSet
 
 
 class Router(DefaultRouter):
@@ -24,7 +23,7 @@ router.register("instances", views.InstanceViewSet, basename="api-instance")
 router.register("reservations", views.ReservationViewSet, basename="api-reservation")
 router.register("keypairs", views.KeyPairViewSet, basename="api-keypair")
 router.register("security-groups", views.SecurityGroupViewSet, basename="api-security-group")
-router.register("access-keys", AccessKeyViewSet, basename="api-access-key")
+router.register("access-keys", views.AccessKeyViewSet, basename="api-access-key")
 
 urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),

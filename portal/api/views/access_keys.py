@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from provisioning.models import AccessKey
 from provisioning.services.access_keys import access_key_create, access_key_get, access_key_list, access_key_revoke
 
-from .parsers import PARSER_CLASSES
+from ..parsers import PARSER_CLASSES
 
 
 class AccessKeySerializer(serializers.ModelSerializer):
