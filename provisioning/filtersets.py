@@ -4,8 +4,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 
-from .choices import Architecture, HostState, InstanceState, OsFamily, TaskState, VirtMode
-from .models import Appliance, Host, Instance, InstanceTag
+from .choices import Architecture, HostState, InstanceState, MigrationStatus, OsFamily, TaskState, VirtMode
+from .models import Appliance, Host, Instance, InstanceTag, Migration
 
 
 class ApplianceFilterSet(django_filters.FilterSet):
@@ -97,3 +97,22 @@ class StaffInstanceFilterSet(InstanceFilterSet):
     class Meta:
         model = Instance
         fields = ["state", "q", "host", "owner", "availability_zone", "task", "appliance"]
+
+
+class MigrationFilterSet(django_filters.FilterSet):
+    """Live migrations (staff): by status (repeatable), a host at either end, a search over ids and names."""
+
+    status = django_filters.MultipleChoiceFilter(choices=MigrationStatus.choices)
+    host = django_filters.CharFilter(method="filter_host", label="Host name (source or destination)")
+    q = django_filters.CharFilter(method="search", label="Search")
+
+    class Meta:
+        model = Migration
+        fields = ["status", "host", "q"]
+
+    def filter_host(self, qs, name, value):
+        return qs.filter(Q(source_host__name=value) | Q(dest_host__name=value))
+
+    def search(self, qs, name, value):
+        return qs.filter(Q(public_id__icontains=value) | Q(instance__public_id__icontains=value)
+                         | Q(instance__name__icontains=value))

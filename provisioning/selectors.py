@@ -8,7 +8,7 @@ from django.db.models import Count, F, FloatField, Model, Q, QuerySet
 from django.db.models.functions import Cast, NullIf
 
 from . import driver
-from .choices import LIVE_STATES, InstanceState
+from .choices import LIVE_STATES, MIGRATION_ACTIVE, InstanceState
 from .exceptions import NotFound
 from .models import Appliance, Claim, Event, Host, Instance, InstanceType, KeyPair, Migration, SecurityGroup
 from .models.access import OwnedResource
@@ -164,7 +164,8 @@ class FleetOverview:
     busy_instances: int
     imbalance: float
     events: list[Event] = field(default_factory=list)
-    migrations: list = field(default_factory=list)
+    migrations: list[Migration] = field(default_factory=list)  # the oldest active ones
+    migrations_active: int = 0
 
     @property
     def disabled_hosts(self) -> list[Host]:
@@ -200,7 +201,7 @@ def host_group(host: Host) -> str:
     return host.state if host.is_up else "down"
 
 
-def fleet_overview(*, events: int = 12) -> FleetOverview:
+def fleet_overview(*, events: int = 12, migrations: int = 20) -> FleetOverview:
     """Every host with its allocation, zone and fleet sums, hosts per state (disabled ones with their
     reason), instances per state and the latest events: a fixed number of queries whatever the fleet's size."""
     hosts = list(host_list())
@@ -216,13 +217,15 @@ def fleet_overview(*, events: int = 12) -> FleetOverview:
         by_state[host_group(h)] = by_state.get(host_group(h), 0) + 1
     counts = dict(Instance.objects.values_list("state").annotate(n=Count("id")).order_by())
     busy = Instance.objects.filter(state__in=LIVE_STATES).exclude(task="").count()
+    active = migration_list(status=list(MIGRATION_ACTIVE))
     loads = {h.name: (h.memory_mib_used, h.memory_mib_limit, h.vcpus_used, h.vcpus_limit)
              for h in hosts if h.state == "enabled" and h.is_up}
     return FleetOverview(
         hosts=hosts, zones=dict(sorted(zones.items())), total=total, hosts_by_state=by_state,
         instances_by_state={s: counts.get(s, 0) for s in InstanceState.values}, busy_instances=busy,
         imbalance=round(driver.fleet_imbalance(loads), 4),
-        events=list(Event.objects.select_related("instance", "host").order_by("-created_at", "-id")[:events]))
+        events=list(Event.objects.select_related("instance", "host").order_by("-created_at", "-id")[:events]),
+        migrations=list(active.order_by("created_at", "id")[:migrations]), migrations_active=active.count())
 
 
 def host_events(*, host: Host, limit: int = 30) -> list[Event]:

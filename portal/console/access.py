@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -44,13 +45,19 @@ def confirmed(request: HttpRequest) -> bool:
     return request.method == "POST" and request.POST.get("confirm") == "yes"
 
 
-def act(request: HttpRequest, call: Callable[[], object], *, success: str | Callable[[object], str],
-        back: str) -> HttpResponse:
-    """Run one service call; its refusal becomes an error message (never a 500); then go `next` or `back`."""
+def refused(request: HttpRequest, exc: SkyportError, back: str) -> HttpResponse:
+    """A service's refusal as an error message on the page the operator came from (never a 500)."""
+    messages.error(request, exc.message)
+    return redirect(safe_next(request, back))
+
+
+def act(request: HttpRequest, call: Callable[[], Any], *, success: str | Callable[[Any], str], back: str,
+        then: Callable[[Any], str] | None = None) -> HttpResponse:
+    """Run one service call; a refusal becomes an error message. On success: a message, then `then(result)`
+    (a page about what was made), else `next` or `back`."""
     try:
         result = call()
     except SkyportError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, success(result) if callable(success) else success)
-    return redirect(safe_next(request, back))
+        return refused(request, exc, back)
+    messages.success(request, success(result) if callable(success) else success)
+    return redirect(then(result) if then else safe_next(request, back))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django import forms
 from django.http import QueryDict
 
-from provisioning.choices import InstanceState, VirtMode
+from provisioning.choices import InstanceState, MigrationStatus, VirtMode
 from provisioning.filtersets import CPU_CLASS_CHOICES, HOST_STATE_FILTER_CHOICES
 from provisioning.models import Appliance, Host, InstanceType
 from provisioning.selectors import appliance_list
@@ -47,6 +47,14 @@ class InstanceFilterForm(FilterForm):
         super().__init__(data, **kwargs)
         self.fields["availability_zone"].choices = [(z, z) for z in _distinct("availability_zone")]
         self.fields["appliance"].choices = list(appliance_list().order_by("name").values_list("slug", "name"))
+
+
+class MigrationFilterForm(FilterForm):
+    q = forms.CharField(label="Search", widget=forms.SearchInput(
+        attrs={"placeholder": "Migration or instance id, name", "autocomplete": "off"}))
+    status = ChoiceFilterField(label="Status", choices=MigrationStatus.choices, any_label="Any status",
+                               noun="status", nouns="statuses")
+    host = forms.CharField(label="Host", widget=forms.TextInput(attrs={"placeholder": "source or destination"}))
 
 
 class ReasonForm(NoColonMixin, forms.Form):

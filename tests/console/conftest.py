@@ -21,7 +21,18 @@ def tenant(user) -> Client:
 
 @pytest.fixture
 def small_fleet(db):
-    """10 hosts with 30 running instances of synthetic tenants (provisioning.fixtures.fleet)."""
+    """10 hosts with 30 running instances of synthetic tenants (provisioning.fixtures.fleet), one of them
+    live-migrating (accepted, not moved yet: no step runs in these tests)."""
+    from provisioning.exceptions import SkyportError
     from provisioning.fixtures.fleet import fleet_build
+    from provisioning.models import Instance
+    from provisioning.services.migrations import migration_start
 
-    return fleet_build(hosts=10, instances=30, prefix="sm", seed=3)
+    report = fleet_build(hosts=10, instances=30, prefix="sm", seed=3)
+    for inst in Instance.objects.filter(state="running").order_by("-instance_type__memory_mib", "public_id"):
+        try:  # the first guest whose zone has room elsewhere (ids are random, the zones' room is not)
+            migration_start(actor="root", instance=inst)
+            break
+        except SkyportError:
+            continue
+    return report

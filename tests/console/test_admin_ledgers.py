@@ -1,12 +1,13 @@
-"""The Django admin shows the ledgers (claims, events, reservations) but never adds, changes or deletes
+"""The Django admin shows the ledgers (claims, events, reservations, migrations) but never adds, changes or deletes
 them: a deleted claim of a running instance once left the host's used figures wrong and leaked its
 capacity after the terminate."""
 from __future__ import annotations
 
 import pytest
 
-from provisioning.models import Claim, Event, Host, Reservation
+from provisioning.models import Claim, Event, Host, Migration, Reservation
 from provisioning.services.claims import ledger_audit
+from provisioning.services.migrations import migration_start
 from tests.factories import instance_factory
 
 pytestmark = pytest.mark.django_db
@@ -16,10 +17,14 @@ pytestmark = pytest.mark.django_db
 def ledgers(catalog, user, run_pipeline):
     instance_factory(user)
     run_pipeline()
-    return {"claim": Claim.objects.get(), "event": Event.objects.first(), "reservation": Reservation.objects.get()}
+    claim = Claim.objects.get()
+    migration = migration_start(actor="root", instance=claim.instance)
+    run_pipeline()
+    return {"claim": Claim.objects.get(), "event": Event.objects.first(), "reservation": Reservation.objects.get(),
+            "migration": Migration.objects.get(pk=migration.pk)}
 
 
-@pytest.mark.parametrize("model", ["claim", "event", "reservation"])
+@pytest.mark.parametrize("model", ["claim", "event", "reservation", "migration"])
 def test_a_ledger_row_is_read_only_in_the_admin(staff, ledgers, model):
     obj = ledgers[model]
     base = f"/admin/provisioning/{model}/"

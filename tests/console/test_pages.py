@@ -7,7 +7,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from provisioning.models import Host, Instance
+from provisioning.models import Host, Instance, Migration
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +18,15 @@ def console_urls() -> list[tuple[str, dict]]:
     """(url, extra headers) of every console page and htmx partial, for the fleet in the database."""
     host = Host.objects.order_by("name").first()
     inst = Instance.objects.filter(state="running").order_by("public_id").first()
+    mig = Migration.objects.order_by("id").first()
     return [
         ("/console/", {}), ("/console/", HX),
         ("/console/hosts/", {}), ("/console/hosts/?state=enabled&sort=-memory", HX),
         (f"/console/hosts/{host.name}/", {}),
         ("/console/instances/", {}), ("/console/instances/?state=running", HX),
-        (f"/console/instances/{inst.public_id}/", {}),
+        (f"/console/instances/{inst.public_id}/", {}), (f"/console/instances/{inst.public_id}/migrate/", {}),
+        ("/console/migrations/", {}), ("/console/migrations/?status=accepted", HX),
+        (f"/console/migrations/{mig.public_id}/", {}), (f"/console/migrations/{mig.public_id}/", HX),
         ("/console/placement/", {}), ("/console/placement/?appliance=ubuntu-22-04&instance_type=t3.small", {}),
     ]
 

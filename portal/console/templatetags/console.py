@@ -9,6 +9,7 @@ from typing import Any
 from django import template
 from django.http import QueryDict
 
+from provisioning.choices import MIGRATION_STATUS_COLOURS
 from provisioning.units import mib_label
 
 register = template.Library()
@@ -98,3 +99,10 @@ def words(name: str) -> str:
     """'free_memory' -> 'free memory'."""
     return (name or "").replace("_", " ")
 
+
+
+@register.inclusion_tag("web/_badge.html")
+def migration_badge(migration) -> dict[str, Any]:
+    """A migration's status badge, coloured from `MIGRATION_STATUS_COLOURS` (pulses while it moves)."""
+    return {"state": migration.get_status_display(), "colour": MIGRATION_STATUS_COLOURS.get(migration.status, "grey"),
+            "busy": not migration.is_final}
