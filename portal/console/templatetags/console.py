@@ -36,6 +36,8 @@ def alloc_bar(used: float, limit: float, label: str, unit: str = "") -> dict[str
     ratio = (used / limit) if limit else 0.0
     if unit == "MiB":
         figures = f"{mib_label(used)} / {mib_label(limit)}"
+    elif unit == "ms":
+        figures = f"{used:.0f} / {limit:.0f} ms"
     else:
         figures = f"{used:g} / {limit:g}{(' ' + unit) if unit else ''}"
     return {"label": label, "figures": figures, "ratio": ratio, "width": f"{min(ratio, 1.0) * 100:.1f}",
