@@ -26,7 +26,7 @@ CANDIDATE_LIMIT = 16
 # (no JSON columns to decode); anything else is loaded on access.
 CANDIDATE_FIELDS = ("name", "availability_zone", "state", "is_up", "is_64bit", "has_hw_virt", "modes_csv",
                     "network_cidr", "vcpus_limit", "memory_mib_limit", "disk_gib_limit", "max_instances",
-                    "vcpus_used", "memory_mib_used", "disk_gib_used", "instances_used")
+                    "vcpus_used", "memory_mib_used", "disk_gib_used", "instances_used", "hypervisor_version")
 
 
 @dataclass(frozen=True)
