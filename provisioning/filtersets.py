@@ -100,17 +100,22 @@ class StaffInstanceFilterSet(InstanceFilterSet):
 
 
 class MigrationFilterSet(django_filters.FilterSet):
-    """Live migrations (staff): by status (repeatable), a host at either end, a search over ids and names."""
+    """Live migrations (staff): by status (repeatable), a host at either end, source, destination, instance,
+    owner, and a search over the migration's and instance's ids and the instance's name."""
 
     status = django_filters.MultipleChoiceFilter(choices=MigrationStatus.choices)
-    host = django_filters.CharFilter(method="filter_host", label="Host name (source or destination)")
+    host = django_filters.CharFilter(method="either_end", label="Host name (source or destination)")
+    source = django_filters.CharFilter(field_name="source_host__name")
+    destination = django_filters.CharFilter(field_name="dest_host__name")
+    instance = django_filters.CharFilter(field_name="instance__public_id")
+    owner = django_filters.CharFilter(field_name="instance__owner__username")
     q = django_filters.CharFilter(method="search", label="Search")
 
     class Meta:
         model = Migration
-        fields = ["status", "host", "q"]
+        fields = ["status", "host", "source", "destination", "instance", "owner", "q"]
 
-    def filter_host(self, qs, name, value):
+    def either_end(self, qs, name, value):
         return qs.filter(Q(source_host__name=value) | Q(dest_host__name=value))
 
     def search(self, qs, name, value):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from provisioning.exceptions import NotFound, SkyportError
 from provisioning.filtersets import MigrationFilterSet
 from provisioning.models import Migration
+from provisioning.pipeline.migration_steps import progress
 from provisioning.selectors import migration_get, migration_list
 from provisioning.services.migrations import (
     migration_abort,
@@ -61,7 +62,7 @@ def live_context(mig: Migration) -> dict[str, Any]:
     rounds = list(mig.rounds.all())
     total_mib = mig.memory_total_bytes / 2**20
     return {
-        "section": "console", "page": "migrations", "m": mig, "rounds": rounds,
+        "section": "console", "page": "migrations", "m": mig, "rounds": rounds, "stages": progress(mig),
         "rounds_data": [{"round": r.round, "sent_mib": round(r.sent_mib, 1), "dirty_mib": round(r.dirty_mib, 1),
                          "dirty_rate_mibps": round(r.dirty_rate_mibps, 1), "remaining_mib": round(r.remaining_mib, 1),
                          "transfer_rate_mibps": round(r.transfer_rate_mibps, 1)} for r in rounds],
