@@ -52,11 +52,12 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Like `make run`, these are the demo's (SKYPORT_DEMO=1 unless set): see README "Deploying" otherwise.
 migrate: $(STAMP)
-	$(PY) manage.py migrate --noinput
+	SKYPORT_DEMO=$${SKYPORT_DEMO:-1} $(PY) manage.py migrate --noinput
 
 seed: $(STAMP) migrate
-	$(PY) manage.py seed_demo --if-empty
+	SKYPORT_DEMO=$${SKYPORT_DEMO:-1} $(PY) manage.py seed_demo --if-empty
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis staticfiles

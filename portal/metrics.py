@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
-from rest_framework.authtoken.models import Token
 
+from portal.tokens import token_authenticate
 from provisioning.choices import HostState
 from provisioning.metrics import fleet_figures
 
@@ -81,9 +81,9 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
         return _deny(401, "The bearer token is not SKYPORT_METRICS_TOKEN.")
     user = request.user
     if scheme == "token" and credential:
-        token = Token.objects.select_related("user").filter(key=credential).first()
+        token = token_authenticate(credential)
         if token is None or not token.user.is_active:
-            return _deny(401, "Invalid API token.")
+            return _deny(401, "Invalid or expired API token.")
         user = token.user
     if not user.is_authenticated:
         return _deny(401, "Authenticate: a staff session, `Authorization: Token <staff API token>` or "

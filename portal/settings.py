@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -21,12 +22,32 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 TESTING = "pytest" in sys.modules or os.environ.get("SKYPORT_TESTING") == "1"
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: no debug page (URL list, traceback with settings) for anyone by default.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The demo (`make run` turns it on): seeds the demo/demo and admin/admin accounts and may keep a
+# generated secret key under var/. A deployment leaves it off.
+SKYPORT_DEMO = env_bool("SKYPORT_DEMO", DEBUG)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
-    SECRET_KEY = "django-insecure-skyport-development-only"  # noqa: S105 - dev/test only
+    if SKYPORT_DEMO and not DEBUG:
+        # A random key made once per checkout (var/secret-key, mode 0600): the demo's sessions
+        # survive a restart, and no two installations share a key.
+        key_file = VAR_DIR / "secret-key"
+        if not key_file.exists():
+            import secrets
+
+            try:
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process of the same run made it first
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_urlsafe(50))
+        SECRET_KEY = key_file.read_text().strip()
+    elif DEBUG or TESTING:
+        SECRET_KEY = "django-insecure-skyport-development-only"  # noqa: S105 - dev/test only
+    else:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off (outside the demo).")
 
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
@@ -40,11 +61,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "provisioning",
     "portal",
     "portal.web",
@@ -53,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a login lockout into the portal's 429 page
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -77,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.web.private_keys.private_keys",
+                "portal.context.portal_settings",
             ],
         },
     },
@@ -115,6 +139,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -165,7 +190,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "portal.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -191,6 +216,8 @@ SPECTACULAR_SETTINGS = {
         "InstanceStateEnum": "provisioning.choices.InstanceState",
         "HostStateEnum": "provisioning.choices.HostState",
     },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "portal.api.schema.add_common_responses"],
 }
 
 # --- Prometheus: a scraper may send `Authorization: Bearer <token>` (else a staff session or token).
@@ -199,12 +226,14 @@ SKYPORT_METRICS_TOKEN = os.environ.get("SKYPORT_METRICS_TOKEN", "")
 # long a terminated instance stays in Describe* answers (EC2: about an hour).
 SKYPORT_EC2_REGION = os.environ.get("SKYPORT_EC2_REGION", "us-east-1")
 SKYPORT_EC2_TERMINATED_VISIBLE_S = int(os.environ.get("SKYPORT_EC2_TERMINATED_VISIBLE_S", "3600"))
-# API rate per caller (a DRF rate string, N/s|min|hour|day): the EC2 API counts it per access key and
-# answers RequestLimitExceeded above it.
-SKYPORT_API_RATE = os.environ.get("SKYPORT_API_RATE", "600/min")
 
 # --- Skyport domain defaults
-SKYPORT_DEFAULT_QUOTA = {"instances": 20, "vcpus": 40, "memory_mib": 160 * 1024}
+# A new account's quota (Nova's defaults: 10 instances, 20 cores, 50 GiB of memory); operators raise it per user.
+SKYPORT_DEFAULT_QUOTA = {
+    "instances": int(os.environ.get("SKYPORT_QUOTA_INSTANCES", "10")),
+    "vcpus": int(os.environ.get("SKYPORT_QUOTA_VCPUS", "20")),
+    "memory_mib": int(float(os.environ.get("SKYPORT_QUOTA_MEMORY_GIB", "50")) * 1024),
+}
 SKYPORT_USER_DATA_MAX_BYTES = 16 * 1024
 
 LOGGING = {
@@ -232,3 +261,89 @@ SKYPORT_MIGRATION_SLOTS = 0  # concurrent migrations per host; 0 = by its link (
 SKYPORT_MIGRATION_PREPARE_S = 2.0  # simulated set-up of the destination
 SKYPORT_MIGRATION_QUEUE_POLL_S = 10.0  # a queued migration re-checks its slots (simulated s) ...
 SKYPORT_MIGRATION_QUEUE_POLL_WAIT_S = 2.0  # ... but never sooner than this many real seconds
+
+# --- Security (README "Deploying"): HTTPS behind a TLS-terminating proxy, CSP, login lockout,
+# API throttles, sign-up. Everything from the environment; `check --deploy` is clean with
+# DJANGO_DEBUG=0, a DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and SKYPORT_HTTPS=1.
+SKYPORT_HTTPS = env_bool("SKYPORT_HTTPS", False)
+_proxy_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO" if SKYPORT_HTTPS else "")
+SECURE_PROXY_SSL_HEADER = (_proxy_header, "https") if _proxy_header else None
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", SKYPORT_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", SKYPORT_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", SKYPORT_HTTPS)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if SKYPORT_HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", SKYPORT_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", SKYPORT_HTTPS)
+# How many proxies in front of the portal append to X-Forwarded-For (0: use the peer address).
+# Trusting the header without a proxy would let a client choose its own address for the lockout.
+SKYPORT_PROXY_COUNT = int(os.environ.get("SKYPORT_PROXY_COUNT", "0"))
+REST_FRAMEWORK["NUM_PROXIES"] = SKYPORT_PROXY_COUNT or None
+
+# The portal's own 400/403/404/413/500 pages: handler400... in portal.urls, and the CSRF failure page.
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
+
+# Content-Security-Policy (django-csp): scripts and styles only from the portal itself (htmx and
+# Swagger UI are vendored). Inline style *attributes* stay allowed (the templates use a few for
+# layout); inline <script> and <style> elements, eval and other origins do not.
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+        **({"upgrade-insecure-requests": True} if SKYPORT_HTTPS else {}),
+    },
+}
+
+# Login lockout (django-axes), on /login/, the admin login and the API token endpoint: after
+# SKYPORT_LOGIN_FAILURES wrong passwords in a row for one user from one address, the next attempt,
+# right or wrong, is refused (429) for SKYPORT_LOGIN_LOCKOUT_MINUTES.
+SKYPORT_LOGIN_FAILURES = int(os.environ.get("SKYPORT_LOGIN_FAILURES", "5"))
+AUTHENTICATION_BACKENDS = ["portal.auth.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = SKYPORT_LOGIN_FAILURES + 1  # axes locks out on the failure that reaches the limit
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("SKYPORT_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # "in a row": a right password starts the count again
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the lockout ends when it said it would
+AXES_LOCKOUT_CALLABLE = "portal.auth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "portal.auth.client_ip"
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept, not a row per successful login
+AXES_VERBOSE = False  # the lockout itself is logged by portal.auth
+
+# API throttles: one rate per user (all of a user's tokens and sessions together), one per address
+# for anonymous calls (the token endpoint). DRF rate strings, `N/s|min|hour|day`, optionally with a
+# count of periods (`100/10s`). The EC2 API counts the same rate per access key (RequestLimitExceeded).
+SKYPORT_API_RATE = os.environ.get("SKYPORT_API_RATE", "600/min")
+SKYPORT_API_ANON_RATE = os.environ.get("SKYPORT_API_ANON_RATE", "60/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["portal.api.throttling.ApiRateThrottle"]
+# API tokens expire this many hours after they were issued (listed and revoked at /api/v1/auth/tokens/).
+SKYPORT_API_TOKEN_TTL_HOURS = float(os.environ.get("SKYPORT_API_TOKEN_TTL_HOURS", "168"))
+
+# Throttle counters live in a cache every web process shares: Redis (the broker's server, its own
+# key prefix). The tests use a per-process memory cache instead (one process, cleared per test).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "skyport-cache",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
+if TESTING:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Sign-up: off (operators create accounts), approval (anyone may ask; staff activate the account
+# in the admin before it can log in or launch), open (anyone, at once, with the default quota).
+SKYPORT_SIGNUP = os.environ.get("SKYPORT_SIGNUP", "off").strip().lower()
+if SKYPORT_SIGNUP not in {"off", "approval", "open"}:
+    raise ImproperlyConfigured("SKYPORT_SIGNUP must be off, approval or open.")
+SKYPORT_SIGNUP_RATE = os.environ.get("SKYPORT_SIGNUP_RATE", "10/hour")  # accounts created per address

@@ -15,3 +15,9 @@ urlpatterns = [
     re_path(r"^ec2/?", include("portal.ec2.urls")),  # EC2 Query API: boto3 endpoint_url=<portal>/ec2/
     path("", include("portal.web.urls")),
 ]
+
+# The portal's own error pages, never Django's (portal.errors).
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

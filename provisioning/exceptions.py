@@ -39,6 +39,13 @@ class QuotaExceeded(InvalidRequest):
     code = "quota_exceeded"
 
 
+class AccountInactive(SkyportError):
+    """The account awaits an operator's approval (or was switched off): it may look but not launch."""
+
+    status = 403
+    code = "account_inactive"
+
+
 class NotFound(SkyportError):
     status = 404
     code = "not_found"

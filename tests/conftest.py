@@ -14,3 +14,12 @@ def pytest_configure(config: pytest.Config) -> None:
             "tests.fixtures_runtime is not loaded: run the suite with `make test` (or keep "
             "`-p tests.fixtures_runtime` in pyproject's addopts)."
         )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters (the tests' per-process memory cache) start at zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

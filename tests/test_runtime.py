@@ -222,6 +222,21 @@ def _http_status(url: str) -> int | None:
         return None
 
 
+def _http_get(url: str, data: bytes | None = None) -> tuple[int, str]:
+    """(status, body) of a GET, or of a form POST of ``data`` with the CSRF cookie a GET of the same
+    page handed out (so the server reads the body); error statuses included."""
+    import http.cookiejar
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    try:
+        if data is not None:
+            opener.open(url, timeout=30).read()
+        with opener.open(urllib.request.Request(url, data=data), timeout=30) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
 def test_make_run_entry_point_serves_and_stops_everything(tmp_path, redis_url):
     """`python -m tools.runtime run`: migrate, seed, web + worker + beat; Ctrl-C stops all."""
     port = runtime.free_port()
@@ -229,6 +244,8 @@ def test_make_run_entry_point_serves_and_stops_everything(tmp_path, redis_url):
     env = dict(os.environ)
     for name in ("DATABASE_URL", "SKYPORT_TEST_DB_NAME", "DJANGO_ALLOW_ASYNC_UNSAFE"):
         env.pop(name, None)  # its own SQLite database under the temporary var dir
+    for name in ("DJANGO_DEBUG", "SKYPORT_DEMO", "DJANGO_SECRET_KEY"):
+        env.pop(name, None)  # make run's defaults: the demo, no debug pages
     env.update(PORT=str(port), SKYPORT_VAR_DIR=str(tmp_path), REDIS_URL=redis_url,
                SKYPORT_CELERY_QUEUE=queue, SKYPORT_SIM_SPEED="0")
     log_path = tmp_path / "run.log"
@@ -253,11 +270,18 @@ def test_make_run_entry_point_serves_and_stops_everything(tmp_path, redis_url):
         wait_for(running(lambda: "Skyport is running" in log_text()), timeout=30, message="the banner")
         text = log_text()
         assert f"http://127.0.0.1:{port}/" in text and "/api/docs/" in text and "demo / " in text
+        assert "This is the DEMO" in text and "Debug pages:         off" in text
+        # make run's default mode shows no Django debug page: not for an unknown URL, not for a huge form
+        for expected, (status, body) in ((404, _http_get(f"http://127.0.0.1:{port}/no-such-page/")),
+                                         (413, _http_get(f"http://127.0.0.1:{port}/login/",
+                                                         data=b"username=" + b"a" * 3_000_000))):
+            assert status == expected and "Skyport" in body, (status, body[:500])
+            assert "Traceback" not in body and "URLconf" not in body and "settings" not in body
         wait_for(running(lambda: " ready." in log_text()), timeout=90, message="the worker's ready line")
         wait_for(running(lambda: "beat: Starting" in log_text()), timeout=90, message="beat to start")
         ping = subprocess.run(
             [sys.executable, "-m", "celery", "-A", "portal", "inspect", "ping", "-t", "5"],
-            cwd=runtime.BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+            cwd=runtime.BASE_DIR, env={**env, "SKYPORT_DEMO": "1"}, capture_output=True, text=True, timeout=60,
         )
         assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr
 

@@ -301,11 +301,18 @@ def banner(port: str) -> str:
     demo_pw = os.environ.get("SKYPORT_DEMO_PASSWORD", "demo")
     admin_pw = os.environ.get("SKYPORT_ADMIN_PASSWORD", "admin")
     base = f"http://127.0.0.1:{port}/"
+    demo = os.environ.get("SKYPORT_DEMO", "1").strip().lower() in {"1", "true", "yes", "on"}
+    debug = os.environ.get("DJANGO_DEBUG", "0").strip().lower() in {"1", "true", "yes", "on"}
+    login = (f"demo / {demo_pw}      (staff: admin / {admin_pw})" if demo
+             else "the accounts you created (no demo accounts: SKYPORT_DEMO=0)")
     lines = [
         "",
         "=" * 64,
         f"  Skyport is running:  {base}",
-        f"  Log in:              demo / {demo_pw}      (staff: admin / {admin_pw})",
+        "  This is the DEMO: well-known passwords, not for a network (README, \"Deploying\")." if demo
+        else "  Not the demo: no well-known accounts.",
+        f"  Log in:              {login}",
+        f"  Debug pages:         {'ON (DJANGO_DEBUG=1)' if debug else 'off (DJANGO_DEBUG=1 turns them on)'}",
         f"  API docs:            {base}api/docs/",
         f"  Admin:               {base}admin/",
         f"  Redis:               {os.environ.get('REDIS_URL')}",
@@ -324,6 +331,9 @@ def run() -> int:
     os.environ["SKYPORT_VAR_DIR"] = str(var_dir)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ["PYTHONUNBUFFERED"] = "1"
+    # `make run` is the demo: the demo accounts, a secret key kept under var/. DEBUG stays off
+    # (no debug pages) unless DJANGO_DEBUG=1 asks for it.
+    os.environ.setdefault("SKYPORT_DEMO", "1")
     port = os.environ.setdefault("PORT", "8000")
     # gunicorn, celery and honcho live next to this interpreter (the venv's bin/)
     bin_dir = str(Path(sys.executable).parent)

@@ -6,7 +6,7 @@ ReDoc: its stock template loads web fonts from a CDN, and the portal must work o
 """
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, include, path, re_path, resolve
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from . import views
@@ -27,13 +27,16 @@ router.register("access-keys", views.AccessKeyViewSet, basename="api-access-key"
 
 urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("v1/auth/tokens/", views.TokenListView.as_view(), name="api-tokens"),
+    path("v1/auth/tokens/<str:id>/", views.TokenDetailView.as_view(), name="api-token-detail"),
     path("v1/quota/", views.QuotaView.as_view(), name="api-quota"),
     path("v1/users/<str:username>/quota/", views.UserQuotaView.as_view(), name="api-user-quota"),
     path("v1/placement/dry-run/", views.PlacementDryRunView.as_view(), name="api-placement-dry-run"),
     path("v1/staff/", include("portal.api.staff.urls")),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script as a file (?script): the CSP allows no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     # Anything else under /api/ is a JSON 404 too (not Django's HTML page, which in debug mode also
     # lists every URL pattern).
     re_path(r"^.*$", lambda request: api_not_found(request), name="api-not-found"),

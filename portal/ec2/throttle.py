@@ -1,29 +1,15 @@
-"""Per-access-key rate limit (EC2's RequestLimitExceeded) at the REST API's rate, SKYPORT_API_RATE."""
+"""Per-access-key rate limit (EC2's RequestLimitExceeded) at the REST API's rate, SKYPORT_API_RATE.
+
+Counted by `portal.ratelimit` (the REST API's counter: atomic in the shared cache, let through when
+the cache is unreachable), keyed by the access key instead of the user or address.
+"""
 from __future__ import annotations
 
 from django.conf import settings
-from rest_framework.throttling import SimpleRateThrottle
 
-
-class AccessKeyRateThrottle(SimpleRateThrottle):
-    """DRF's throttle machinery, keyed by the access key instead of the user or address."""
-
-    scope = "ec2"
-
-    def __init__(self, access_key_id: str):
-        self.access_key_id = access_key_id
-        super().__init__()
-
-    def get_rate(self) -> str:
-        return settings.SKYPORT_API_RATE
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.access_key_id}
+from portal.ratelimit import hit
 
 
 def request_limit_wait(access_key_id: str) -> float | None:
     """None to go on, or the seconds until this key may call again."""
-    throttle = AccessKeyRateThrottle(access_key_id)
-    if throttle.allow_request(None, None):
-        return None
-    return throttle.wait() or 1.0
+    return hit(f"ec2:{access_key_id}", settings.SKYPORT_API_RATE)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..choices import InstanceState, TaskState, VirtMode
-from ..exceptions import InsufficientCapacity, InvalidRequest, NotFound, QuotaExceeded
+from ..exceptions import AccountInactive, InsufficientCapacity, InvalidRequest, NotFound, QuotaExceeded
 from ..models import (
     Appliance,
     Host,
@@ -219,6 +219,9 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> R
     The transaction body of `instance_launch` (which surfaces call): it writes no refusal event.
     Kept public for the benchmark and the query-count test, which time exactly this.
     """
+    if not user.is_active:
+        raise AccountInactive("This account is not active (it awaits an operator's approval, or was switched "
+                              "off), so it cannot launch instances.")
     actor = actor or actor_name(user)
     it = spec.instance_type
     req = PlacementRequest(

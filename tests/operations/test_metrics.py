@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
-from rest_framework.authtoken.models import Token
 
+from portal.tokens import token_issue
 from provisioning.models import Host
 from tests.factories import instance_factory
 from tests.fixtures_domain import drain
@@ -37,7 +37,7 @@ def test_tenant_session_and_token_are_forbidden(user):
     client = Client()
     client.force_login(user)
     assert client.get("/metrics").status_code == 403
-    token = Token.objects.create(user=user).key
+    token = token_issue(user=user)[1]
     assert Client().get("/metrics", HTTP_AUTHORIZATION=f"Token {token}").status_code == 403
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Token nope").status_code == 401
 

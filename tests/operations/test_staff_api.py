@@ -6,9 +6,9 @@ import re
 
 import pytest
 import yaml
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from portal.tokens import token_issue
 from provisioning.models import Host, Instance
 from provisioning.services.claims import ledger_audit
 from tests.factories import reservation_factory
@@ -20,14 +20,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff_api(staff_user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=staff_user)[1]}")
     return client
 
 
 @pytest.fixture
 def tenant_api(user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)[1]}")
     return client
 
 

@@ -9,7 +9,8 @@ from provisioning.models import KeyPair
 pytestmark = pytest.mark.django_db
 
 
-def test_signup_creates_the_account_and_logs_in(client):
+def test_signup_creates_the_account_and_logs_in(client, settings):
+    settings.SKYPORT_SIGNUP = "open"
     response = client.post("/signup/", {"username": "carol", "email": "carol@example.com",
                                         "password1": "a-long-sky-pass-42", "password2": "a-long-sky-pass-42"})
     assert response.status_code == 302 and response["Location"] == "/"
@@ -19,7 +20,8 @@ def test_signup_creates_the_account_and_logs_in(client):
     assert "Signed in as <strong>carol</strong>" in body and "Welcome to Skyport, carol" in body
 
 
-def test_signup_validation_messages(client, user):
+def test_signup_validation_messages(client, user, settings):
+    settings.SKYPORT_SIGNUP = "open"
     body = client.post("/signup/", {"username": "alice", "email": "bad", "password1": "password",
                                     "password2": "other"}).content.decode()
     assert "A user with that username already exists." in body
@@ -43,11 +45,14 @@ def test_login_and_logout(client, user):
     assert "Log in" in client.get("/").content.decode()
 
 
-def test_layout_navigation_and_landmarks(client, user, staff_user):
+def test_layout_navigation_and_landmarks(client, user, staff_user, settings):
     anon = client.get("/").content.decode()
     for text in ('href="#main">Skip to main content', '<nav class="site-nav" aria-label="Main">', '<main id="main"',
-                 'href="/api/docs/">API docs', "Sign up"):
+                 'href="/api/docs/">API docs'):
         assert text in anon, text
+    assert "Sign up" not in anon  # sign-up is off by default
+    settings.SKYPORT_SIGNUP = "approval"
+    assert 'href="/signup/">Sign up' in client.get("/").content.decode()
     assert "My instances" not in anon and 'href="/admin/"' not in anon
     client.force_login(user)
     body = client.get("/instances/").content.decode()

@@ -7,7 +7,6 @@ from .base import (
     RuleSerializer,
     StrictSerializer,
     TextField,
-    TokenResponseSerializer,
     parse_rules,
 )
 from .catalog import ApplianceSerializer, InstanceTypeSerializer
@@ -34,6 +33,6 @@ __all__ = [
     "KeyPairSerializer", "QuotaFigureSerializer", "QuotaSetSerializer", "QuotaUsageSerializer",
     "ReservationCreateSerializer", "ReservationSerializer", "RuleListField", "RuleSerializer",
     "SecurityGroupCreateSerializer", "SecurityGroupRefSerializer", "SecurityGroupRuleSerializer",
-    "SecurityGroupSerializer", "StrictSerializer", "TextField", "TokenResponseSerializer", "credentials_hint",
+    "SecurityGroupSerializer", "StrictSerializer", "TextField", "credentials_hint",
     "parse_rules",
 ]

@@ -56,9 +56,6 @@ class CapacityErrorSerializer(ErrorSerializer):
     explanation = serializers.DictField(help_text="why no host fits, per placement filter, with numbers")
 
 
-class TokenResponseSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="send as `Authorization: Token <token>`")
-
 
 def parse_rules(raw_rules: list[dict], field: str = "rules") -> list[RuleSpec]:
     out = []

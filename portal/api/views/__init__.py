@@ -2,7 +2,7 @@
 through a selector, and make one service call. Shared pieces live in `portal/api/base.py`."""
 from ..base import ANY_SEGMENT, OwnedResourceViewSet, Pagination, SafeLookupMixin, SafeParsingMixin
 from .access_keys import AccessKeyViewSet
-from .auth import TokenView
+from .auth import TokenDetailView, TokenListView, TokenView
 from .catalog import ApplianceViewSet, InstanceTypeViewSet
 from .instances import InstanceViewSet
 from .keypairs import KeyPairViewSet
@@ -14,5 +14,6 @@ from .security_groups import SecurityGroupViewSet
 __all__ = [
     "ANY_SEGMENT", "AccessKeyViewSet", "ApplianceViewSet", "InstanceTypeViewSet", "InstanceViewSet", "KeyPairViewSet",
     "OwnedResourceViewSet", "Pagination", "PlacementDryRunView", "QuotaView", "ReservationViewSet",
-    "SafeLookupMixin", "SafeParsingMixin", "SecurityGroupViewSet", "TokenView", "UserQuotaView",
+    "SafeLookupMixin", "SafeParsingMixin", "SecurityGroupViewSet", "TokenDetailView", "TokenListView", "TokenView",
+    "UserQuotaView",
 ]

@@ -13,7 +13,11 @@ class LoginForm(NoColonMixin, AuthenticationForm):
 
 
 class SignupForm(NoColonMixin, UserCreationForm):
-    """Username, email, password twice (Django's password validators apply)."""
+    """Username, email, password twice (Django's password validators apply).
+
+    The email is not checked against existing accounts: the answer must not tell whether an
+    address already has one (nothing logs in or resets a password by email).
+    """
 
     email = forms.EmailField(required=True, help_text="For notices about your instances.")
 
@@ -21,8 +25,14 @@ class SignupForm(NoColonMixin, UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
 
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address already exists; log in instead.")
-        return email
+    def __init__(self, *args, approval: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.approval = approval
+
+    def save(self, commit: bool = True):
+        user = super().save(commit=False)
+        user.email = self.cleaned_data["email"].strip()
+        user.is_active = not self.approval  # with approval, staff switch it on in the admin
+        if commit:
+            user.save()
+        return user
