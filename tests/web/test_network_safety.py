@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.test import Client
+from django.urls import include, path
 
 pytestmark = pytest.mark.django_db
 
@@ -149,27 +151,35 @@ def test_csrf_failure_is_the_portals_403(settings, user):
     _no_django_page(body)
 
 
-def test_a_server_error_is_the_portals_500(settings, monkeypatch):
+def _boom(request):
+    raise RuntimeError("secret detail")
+
+
+def _forbidden(request):
+    raise PermissionDenied
+
+
+# A URL map for the next tests: the portal's own, plus a page that crashes and one that refuses.
+urlpatterns = [path("boom/", _boom), path("forbidden/", _forbidden), path("", include("portal.urls"))]
+handler403 = "portal.errors.permission_denied"
+handler500 = "portal.errors.server_error"
+
+
+def test_a_server_error_is_the_portals_500(settings):
     settings.DEBUG = False
-    from portal.web import views
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("secret detail")
-
-    monkeypatch.setattr(views, "appliance_list", boom)
-    response = Client(raise_request_exception=False).get("/")
+    settings.ROOT_URLCONF = __name__
+    response = Client(raise_request_exception=False).get("/boom/")
     body = response.content.decode()
     assert response.status_code == 500 and "Something went wrong" in body and "secret detail" not in body
     _no_django_page(body)
 
 
-def test_a_permission_refusal_is_the_portals_403(rf, settings):
-    from django.core.exceptions import PermissionDenied
-
-    from portal.errors import permission_denied
-
-    response = permission_denied(rf.get("/somewhere/"), PermissionDenied())
-    assert response.status_code == 403 and b"Not allowed" in response.content
+def test_a_permission_refusal_is_the_portals_403(settings):
+    settings.DEBUG = False
+    settings.ROOT_URLCONF = __name__
+    response = Client().get("/forbidden/")
+    assert response.status_code == 403 and "Not allowed" in response.content.decode()
+    _no_django_page(response.content.decode())
 
 
 def test_api_errors_from_the_handlers_are_json(rf):
