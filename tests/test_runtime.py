@@ -286,7 +286,7 @@ def test_make_run_entry_point_serves_and_stops_everything(tmp_path, redis_url):
         assert ping.returncode == 0 and "pong" in ping.stdout, ping.stdout + ping.stderr
 
         family = runtime.descendants(proc.pid)
-        assert len(family) >= 4, f"expected honcho, web, worker and beat under run: {family}"
+        assert len(family) >= 4, f"expected web, worker and beat (and their children) under run: {family}"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, log_text()[-4000:]
         wait_for(lambda: not [p for p in family if _alive(p)], timeout=30,

@@ -16,10 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+from tools.runner import Supervisor, parse_procfile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -284,9 +288,9 @@ def _manage(*args: str, env: dict[str, str]) -> None:
         raise SystemExit(f"skyport: manage.py {' '.join(args)} failed (exit {result.returncode})")
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> bool:
+def _wait_http(url: str, going_on: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and going_on():
         try:
             with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own loopback URL
                 return True
@@ -335,7 +339,7 @@ def run() -> int:
     # (no debug pages) unless DJANGO_DEBUG=1 asks for it.
     os.environ.setdefault("SKYPORT_DEMO", "1")
     port = os.environ.setdefault("PORT", "8000")
-    # gunicorn, celery and honcho live next to this interpreter (the venv's bin/)
+    # gunicorn and celery live next to this interpreter (the venv's bin/)
     bin_dir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
@@ -347,47 +351,35 @@ def run() -> int:
     _manage("migrate", "--noinput", env=env)
     _manage("seed_demo", "--if-empty", env=env)
 
-    cmd = [sys.executable, "-m", "honcho", "start", "-f", str(BASE_DIR / "Procfile"), "-d", str(BASE_DIR),
-           "-p", port]
-    honcho = subprocess.Popen(
-        cmd, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL,
-        start_new_session=True,  # we forward Ctrl-C ourselves, once, and then wait
-        preexec_fn=_die_with_parent,  # noqa: PLW1509
-    )
-
+    supervisor = Supervisor(parse_procfile(BASE_DIR / "Procfile"), env=env, cwd=BASE_DIR,
+                            preexec=_die_with_parent)
     stopping = {"signal": None}
 
-    def _forward(signum, _frame):
+    def _stop(signum, _frame):
         if stopping["signal"] is None:
             stopping["signal"] = signum
             _log(f"stopping (signal {signum}) ...")
-        try:
-            honcho.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        supervisor.stopping = True  # the loop below ends; stop() then stops every process
 
-    signal.signal(signal.SIGINT, _forward)
-    signal.signal(signal.SIGTERM, _forward)
-    signal.signal(signal.SIGHUP, _forward)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
+
+    def _banner() -> None:
+        if _wait_http(f"http://127.0.0.1:{port}/", lambda: not supervisor.stopping, timeout=90):
+            print(banner(port), flush=True)
+        elif not supervisor.stopping:
+            _log(f"the web process did not answer on port {port} within 90 s; see the log above")
 
     try:
-        if _wait_http(f"http://127.0.0.1:{port}/", honcho, timeout=90):
-            print(banner(port), flush=True)
-        elif honcho.poll() is None:
-            _log(f"the web process did not answer on port {port} within 90 s; see the log above")
-        code = honcho.wait()
+        supervisor.start()
+        threading.Thread(target=_banner, daemon=True).start()
+        supervisor.run()
     finally:
-        if honcho.poll() is None:
-            honcho.terminate()
-            try:
-                honcho.wait(15)
-            except subprocess.TimeoutExpired:
-                honcho.kill()
+        supervisor.stop()
         stop_private_redis()
-    if stopping["signal"] is not None:
-        _log("stopped.")
-        return 0
-    return code
+    _log("stopped.")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
