@@ -26,7 +26,7 @@ def test_pages_htmx_and_swagger_ui_run_under_the_policy(browser_page, catalog, u
         page.goto(path)
     page.goto("/appliances/ubuntu-lamp/launch/")
     page.get_by_label("Number of instances").fill("30")
-    expect(page.locator("#quota")).to_contain_text("would exceed your quota")  # the htmx quota panel
+    expect(page.locator("#quota")).to_contain_text("Quota exceeded")  # the htmx quota panel
 
     # Swagger UI: its start-up script is a file, and it renders the operations from the schema
     page.goto("/api/docs/")

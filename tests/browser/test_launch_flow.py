@@ -55,7 +55,7 @@ def test_user_launches_an_appliance_and_gets_credentials(browser_page, celery_wo
     # Choosing a type and count updates the quota panel live.
     page.get_by_label("Instance type").select_option("t3.medium")
     page.get_by_label("Number of instances").fill("30")
-    expect(page.locator("#quota")).to_contain_text("Quota exceeded — instances: limit 20")
+    expect(page.locator("#quota")).to_contain_text("Quota exceeded — instances: limit 10")
     page.get_by_label("Number of instances").fill("1")
     expect(page.locator("#quota")).to_contain_text("1 × t3.medium fits")
 
