@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DATABASE_URL"] = with_database(admin, BENCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ["SKYPORT_SIM_SPEED"] = "0"
+    os.environ.setdefault("SKYPORT_TESTING", "1")  # a scratch database: the development secret key will do
     import django
 
     django.setup()
