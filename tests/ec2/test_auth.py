@@ -98,7 +98,7 @@ def test_unknown_action_is_invalid_action_naming_the_supported_ones(catalog, ec2
 def test_rate_limit_per_access_key_is_request_limit_exceeded(catalog, ec2_for, user, other_user):
     cache.clear()
     first, second = ec2_for(user), ec2_for(other_user)
-    with override_settings(SKYPORT_API_RATE="3/min"):
+    with override_settings(SKYPORT_API_RATE="3/day"):
         for _ in range(3):
             first.describe_regions()
         code, status = code_of(first.describe_regions)
@@ -113,7 +113,7 @@ def test_retrying_client_backs_off_and_gives_up_on_request_limit(catalog, live_s
     created = access_key_create(user=user)
     client = client_for(live_server.url, created.access_key.access_key_id, created.secret_access_key,
                         config=Config(retries={"total_max_attempts": 2, "mode": "standard"}))
-    with override_settings(SKYPORT_API_RATE="1/min"):
+    with override_settings(SKYPORT_API_RATE="1/day"):
         client.describe_regions()
         with pytest.raises(ClientError) as info:
             client.describe_regions()
