@@ -9,6 +9,7 @@ from ..choices import (
     Architecture,
     OsFamily,
 )
+from ..units import size_label
 from .ids import _ami_id
 
 
@@ -80,9 +81,4 @@ class InstanceType(models.Model):
         ordering = ["vcpus", "memory_mib", "name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.vcpus} vCPU, {self.memory_gib_display} GiB, {self.disk_gib} GiB disk)"
-
-    @property
-    def memory_gib_display(self) -> str:
-        gib = self.memory_mib / 1024
-        return f"{gib:g}" if gib >= 1 else f"{gib:.2g}"
+        return f"{self.name} ({size_label(self.vcpus, self.memory_mib, self.disk_gib)})"

@@ -15,6 +15,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from .. import driver
 from ..choices import LIVE_STATES
 from ..models import Host, Instance
+from ..units import mib_label
 from .request import PlacementRequest
 
 # Free capacity as expressions. The scheduler aliases them onto every host queryset under these
@@ -35,10 +36,6 @@ FILTERS: list[type[HostFilter]] = []
 def register(cls: type[HostFilter]) -> type[HostFilter]:
     FILTERS.append(cls)
     return cls
-
-
-def gib(mib: float) -> str:
-    return f"{max(0, mib) / 1024:g} GiB"
 
 
 @dataclass(frozen=True)
@@ -299,7 +296,7 @@ class RamFilter(HostFilter):
 
     def refusals(self, req):
         return [Refusal("memory", ~self.condition(req), "lacks memory", "lack memory",
-                        largest=FREE["free_memory"], largest_fmt=gib)]
+                        largest=FREE["free_memory"], largest_fmt=lambda v: mib_label(v, gib_only=True))]
 
 
 @register

@@ -16,6 +16,7 @@ from django.db.models import Count, Max, Q
 from ..choices import MODE_PREFERENCE
 from ..db import inline, prepared_cursor
 from ..models import Host
+from ..units import mib_label
 from .filters import FILTERS, FREE, VirtModeFilter
 from .request import CandidateHost, PlacementRequest
 from .weighers import multiplier, request_weighers, weigh
@@ -155,7 +156,7 @@ def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT) -> list[P
 
 def _size(req: PlacementRequest) -> str:
     it = req.instance_type
-    return f"{it.vcpus} vCPU / {it.memory_mib / 1024:g} GiB"
+    return f"{it.vcpus} vCPU / {mib_label(it.memory_mib, gib_only=True)}"
 
 
 def _counts(items: list[dict], total: int | None = None) -> str:
