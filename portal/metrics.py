@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from portal.tokens import token_authenticate
 from provisioning.choices import HostState
@@ -36,7 +37,8 @@ HOST_FIGURES = (
 
 
 class FleetCollector(Collector):
-    """Hosts (state, up, utilisation ratios, allocated and limits) and instances per state."""
+    """Hosts (state, up, utilisation ratios, allocated and limits), instances per state, the fleet's
+    imbalance, maintenance progress, and migrations (per status, progress, failures, downtime)."""
 
     def collect(self) -> Iterator[Metric]:
         figures = fleet_figures()
@@ -63,6 +65,55 @@ class FleetCollector(Collector):
         for value, n in figures.instances_by_state.items():
             instances.add_metric([value], n)
         yield instances
+        yield GaugeMetricFamily("skyport_cluster_imbalance_stddev", "standard deviation of the schedulable "
+                                "hosts' loads (vSphere DRS's current host load standard deviation)",
+                                value=figures.imbalance)
+        remaining = GaugeMetricFamily("skyport_host_maintenance_remaining_guests",
+                                      "guests still on a host entering maintenance", labels=["host"])
+        for host, n in figures.maintenance_remaining.items():
+            remaining.add_metric([host], n)
+        yield remaining
+        yield from migration_metrics(figures)
+
+
+MIGRATION_LABELS = ["vmi", "vmim", "source", "destination"]
+# KubeVirt's per-migration gauges (so dashboards carry over), for the migrations under way.
+MIGRATION_GAUGES = (
+    ("kubevirt_vmi_migration_data_processed_bytes", "processed_bytes", "memory sent so far"),
+    ("kubevirt_vmi_migration_data_remaining_bytes", "remaining_bytes", "memory still to send"),
+    ("kubevirt_vmi_migration_data_total_bytes", "total_bytes", "the guest's memory to migrate"),
+    ("kubevirt_vmi_migration_dirty_memory_rate_bytes", "dirty_rate_bytes", "bytes/s the guest dirties"),
+    ("kubevirt_vmi_migration_memory_transfer_rate_bytes", "transfer_rate_bytes", "bytes/s sent"),
+    ("skyport_migration_round", "round", "pre-copy round under way"),
+)
+# KubeVirt's phase counters, from Nova's statuses.
+PHASES = (("pending", ("accepted", "queued")), ("scheduling", ("preparing",)), ("running", ("running",)))
+
+
+def migration_metrics(figures) -> Iterator[Metric]:
+    by_status = GaugeMetricFamily("skyport_migrations", "migration records per status (Nova's names)",
+                                  labels=["status"])
+    for status, n in figures.migrations_by_status.items():
+        by_status.add_metric([status], n)
+    yield by_status
+    for phase, statuses in PHASES:
+        yield GaugeMetricFamily(f"kubevirt_vmi_migrations_in_{phase}_phase", f"migrations in {'/'.join(statuses)}",
+                                value=sum(figures.migrations_by_status.get(s, 0) for s in statuses))
+    gauges = {name: GaugeMetricFamily(name, text, labels=MIGRATION_LABELS) for name, _a, text in MIGRATION_GAUGES}
+    for m in figures.active_migrations:
+        labels = [m.instance, m.id, m.source, m.destination]
+        for name, attr, _text in MIGRATION_GAUGES:
+            gauges[name].add_metric(labels, getattr(m, attr))
+    yield from gauges.values()
+    failures = CounterMetricFamily("skyport_migration_failures", "migrations that ended failed, cancelled or in "
+                                   "error, by status and cause", labels=["status", "cause"])
+    for (status, cause), n in sorted(figures.failures.items()):
+        failures.add_metric([status, cause], n)
+    yield failures
+    buckets = [(floatToGoString(bound), n) for bound, n in figures.downtime_buckets]
+    buckets.append(("+Inf", figures.downtime_count))
+    yield HistogramMetricFamily("skyport_migration_downtime_seconds", "the guest's pause at switch-over, per "
+                                "completed migration", buckets=buckets, sum_value=figures.downtime_sum_s)
 
 
 REGISTRY = CollectorRegistry(auto_describe=False)  # only our collectors: nothing kept in this process

@@ -215,6 +215,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "InstanceStateEnum": "provisioning.choices.InstanceState",
         "HostStateEnum": "provisioning.choices.HostState",
+        "MigrationStatusEnum": "provisioning.choices.MigrationStatus",
+        "MaintenanceStatusEnum": "provisioning.choices.MaintenanceStatus",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "portal.api.schema.add_common_responses"],
@@ -226,6 +228,23 @@ SKYPORT_METRICS_TOKEN = os.environ.get("SKYPORT_METRICS_TOKEN", "")
 # long a terminated instance stays in Describe* answers (EC2: about an hour).
 SKYPORT_EC2_REGION = os.environ.get("SKYPORT_EC2_REGION", "us-east-1")
 SKYPORT_EC2_TERMINATED_VISIBLE_S = int(os.environ.get("SKYPORT_EC2_TERMINATED_VISIBLE_S", "3600"))
+
+# --- Workload balancing (provisioning.services.balancing): DRS-like threshold level 1 (only a badly skewed
+# fleet) .. 5 (any gain); at most max_moves per run; a guest migrated within cooldown_s stays put (Xen
+# Orchestra: 30 min); a move must remove more "GiB of imbalance" than cost_factor x the GiB it copies.
+# mode "automatic": Celery beat applies the recommendations every interval_s (DRS ran every 5 min).
+SKYPORT_BALANCING = {
+    "mode": os.environ.get("SKYPORT_BALANCING_MODE", "manual"),
+    "threshold": int(os.environ.get("SKYPORT_BALANCING_THRESHOLD", "3")),
+    "max_moves": int(os.environ.get("SKYPORT_BALANCING_MAX_MOVES", "4")),
+    "cooldown_s": float(os.environ.get("SKYPORT_BALANCING_COOLDOWN_S", "1800")),
+    "interval_s": float(os.environ.get("SKYPORT_BALANCING_INTERVAL_S", "300")),
+    "cost_factor": float(os.environ.get("SKYPORT_BALANCING_COST_FACTOR", "1.0")),
+}
+if SKYPORT_BALANCING["mode"] not in ("manual", "automatic"):
+    raise ImproperlyConfigured("SKYPORT_BALANCING_MODE must be manual or automatic.")
+if not 1 <= SKYPORT_BALANCING["threshold"] <= 5:
+    raise ImproperlyConfigured("SKYPORT_BALANCING_THRESHOLD must be a level from 1 to 5.")
 
 # --- Skyport domain defaults
 # A new account's quota (Nova's defaults: 10 instances, 20 cores, 50 GiB of memory); operators raise it per user.
@@ -247,6 +266,7 @@ LOGGING = {
 # Periodic work (Celery beat): the reconciler re-drives stuck pipeline steps.
 CELERY_BEAT_SCHEDULE = {
     "reconcile-stuck-steps": {"task": "provisioning.reconcile", "schedule": 15.0},
+    "balance-fleet": {"task": "provisioning.balance", "schedule": SKYPORT_BALANCING["interval_s"]},
 }
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "portal.api.exceptions.exception_handler"
 # Placement weighers (provisioning.placement.weighers): name -> multiplier, 0 switches one off.

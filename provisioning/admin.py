@@ -17,6 +17,7 @@ from .models import (
     Instance,
     InstanceType,
     KeyPair,
+    Maintenance,
     Migration,
     MigrationRound,
     PlacementGroup,
@@ -185,3 +186,13 @@ class MigrationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Maintenance)
+class MaintenanceAdmin(ReadOnlyAdmin):
+    """Read-only: maintenance is entered, cancelled and exited through the maintenance service."""
+
+    list_display = ("public_id", "host", "status", "requested_by", "guests_total", "migrations_started", "rehomed",
+                    "created_at", "entered_at", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("public_id", "host__name", "requested_by")

@@ -8,4 +8,4 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the step kinds in every process (web, worker, beat, shell) before any step runs.
-        from .pipeline import instance_steps, migration_steps  # noqa: F401
+        from .pipeline import instance_steps, maintenance_steps, migration_steps  # noqa: F401

@@ -70,11 +70,33 @@ class TaskState(models.TextChoices):
 
 
 class HostState(BadgeChoices):
+    """`entering_maintenance` (vSphere's "entering maintenance mode"): takes no placements while its
+    guests leave; `maintenance` only once it is empty."""
+
     ENABLED = "enabled", "enabled"
     DISABLED = "disabled", "disabled"
+    ENTERING_MAINTENANCE = "entering_maintenance", "entering maintenance"
     MAINTENANCE = "maintenance", "maintenance"
 
-    colours = enum.nonmember({"enabled": "green", "disabled": "grey", "maintenance": "orange"})
+    colours = enum.nonmember({"enabled": "green", "disabled": "grey", "entering_maintenance": "orange",
+                              "maintenance": "orange"})
+
+
+class MaintenanceStatus(BadgeChoices):
+    """A host maintenance: entering (guests leaving) -> in_maintenance (empty) -> exited; or cancelled,
+    or failed (the reconciler gave up on it; the host is back in service, its guests where they were)."""
+
+    ENTERING = "entering", "entering maintenance"
+    IN_MAINTENANCE = "in_maintenance", "in maintenance"
+    EXITED = "exited", "exited"
+    CANCELLED = "cancelled", "cancelled"
+    FAILED = "failed", "failed"
+
+    colours = enum.nonmember({"entering": "orange", "in_maintenance": "orange", "exited": "green",
+                              "cancelled": "dark", "failed": "red"})
+
+
+MAINTENANCE_ACTIVE = ("entering", "in_maintenance")
 
 
 class VirtMode(models.TextChoices):

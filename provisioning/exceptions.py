@@ -75,3 +75,16 @@ class InsufficientCapacity(SkyportError):
 class IdempotencyConflict(SkyportError):
     status = 422
     code = "idempotency_key_reused"
+
+
+class MaintenanceRefused(InvalidState):
+    """Entering maintenance was refused: not every guest can move. `preflight` lists each one and why."""
+
+    code = "maintenance_refused"
+
+    def __init__(self, message: str, *, preflight: dict):
+        super().__init__(message)
+        self.preflight = preflight
+
+    def as_dict(self) -> dict:
+        return {"detail": self.message, "code": self.code, "preflight": self.preflight}

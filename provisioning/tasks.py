@@ -23,3 +23,12 @@ def reconcile() -> dict:
     `expires`: if no worker ran it for a minute, a newer run is on its way; skip this one.
     """
     return reconciler.reconcile().as_dict()
+
+
+@shared_task(name="provisioning.balance", ignore_result=True, expires=60)
+def balance() -> dict:
+    """Beat, every SKYPORT_BALANCING interval: in automatic mode apply the balancing recommendations
+    (each move is a live migration on the step engine); in manual mode do nothing."""
+    from .services.balancing import balancing_tick
+
+    return balancing_tick()

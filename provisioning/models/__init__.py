@@ -23,12 +23,13 @@ from .ids import (
     stable_public_id,
 )
 from .instances import Claim, Instance, InstanceTag, Reservation
+from .maintenance import Maintenance
 from .operations import Migration, MigrationRound
 from .stepped import Stepped
 
 __all__ = [
     "AccessKey", "Appliance", "Claim", "Event", "Host", "IdempotencyRecord", "Instance", "InstanceTag", "InstanceType",
-    "KeyPair", "Migration", "MigrationRound", "PlacementGroup", "Quota", "Reservation", "SecurityGroup",
+    "KeyPair", "Maintenance", "Migration", "MigrationRound", "PlacementGroup", "Quota", "Reservation", "SecurityGroup",
     "SecurityGroupRule", "Stepped",
     "_access_key_id", "_ami_id", "_instance_id", "_key_id", "_pg_id", "_reservation_id", "_sg_id", "new_public_id",
     "stable_public_id",

@@ -35,7 +35,7 @@ class Host(models.Model):
     nic_mibps = models.FloatField(default=1250.0)
     hypervisor_version = models.CharField(max_length=20, default="1.0")
     network_cidr = models.CharField(max_length=20, help_text="private network pool, e.g. 10.1.4.0/24")
-    state = models.CharField(max_length=16, choices=HostState.choices, default=HostState.ENABLED)
+    state = models.CharField(max_length=24, choices=HostState.choices, default=HostState.ENABLED)
     is_up = models.BooleanField(default=True)
     cpu_allocation_ratio = models.FloatField(default=4.0)
     ram_allocation_ratio = models.FloatField(default=1.0)

@@ -47,3 +47,7 @@ def _access_key_id() -> str:
 
 def _migration_id() -> str:
     return new_public_id("mig")
+
+
+def _maintenance_id() -> str:
+    return new_public_id("mnt")

@@ -94,6 +94,8 @@ class HostStateFilter(HostFilter):
     def refusals(self, req):
         return [
             Refusal("maintenance", Q(state="maintenance"), "is in maintenance", "are in maintenance"),
+            Refusal("entering_maintenance", Q(state="entering_maintenance"), "is entering maintenance",
+                    "are entering maintenance"),
             Refusal("disabled", Q(state="disabled"), "is disabled", "are disabled"),
             Refusal("down", Q(is_up=False), "is down", "are down"),
         ]

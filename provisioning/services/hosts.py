@@ -12,9 +12,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ..choices import HostState
+from ..choices import MAINTENANCE_ACTIVE, HostState
 from ..exceptions import InvalidRequest
-from ..models import Host
+from ..models import Host, Maintenance
 from .events import event_record
 
 # What an operator may set; the limits, used figures and derived flags follow from these.
@@ -64,6 +64,12 @@ def host_problems(host: Host, *, reason: str = "", was: str | None = None) -> di
         if host.state == HostState.MAINTENANCE and host.instances_used:
             errors["state"] = (f"{host.name} still runs {host.instances_used} instances: enter maintenance "
                                "through the maintenance service, which moves them first.")
+        elif HostState.ENTERING_MAINTENANCE in (host.state, was) or (
+                was == HostState.MAINTENANCE and host.pk and
+                Maintenance.objects.filter(host_id=host.pk, status__in=MAINTENANCE_ACTIVE).exists()):
+            errors["state"] = (f"{host.name} enters and leaves maintenance through the maintenance service "
+                               f"(/api/v1/staff/hosts/{host.name}/maintenance/, then .../cancel/ or .../exit/), "
+                               "which moves its guests and keeps the maintenance's record.")
     return errors
 
 

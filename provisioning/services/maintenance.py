@@ -16,16 +16,34 @@ host to `enabled`: every guest is running either where it was or where it went.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 
 from .. import driver
-from ..choices import LIVE_STATES
-from ..models import Host, Instance
+from ..choices import (
+    LIVE_STATES,
+    MAINTENANCE_ACTIVE,
+    MIGRATION_ACTIVE,
+    ClaimKind,
+    HostState,
+    MaintenanceStatus,
+    MigrationStatus,
+)
+from ..exceptions import InsufficientCapacity, InvalidRequest, InvalidState, MaintenanceRefused, NotFound
+from ..models import Claim, Host, Instance, Maintenance, Migration
+from ..pipeline.engine import step_dispatch, step_prepare
 from ..placement import PlacementRequest, candidates, explain
 from ..placement.scheduler import CANDIDATE_LIMIT
+from ..placement.weighers import multiplier
 from ..units import mib_label
+from .claims import claim_first, claim_release
+from .events import event_record
+from .migrations import migration_abort
+from .place import address_allocate
 
 MOVE, REHOME, LEAVES, WAIT, STUCK = "live-migrate", "re-home", "leaves", "wait", "cannot move"
 
@@ -94,14 +112,22 @@ def _destination(inst: Instance, source: Host, added: dict[int, list[int]], live
     """The best-ranked host the filters allow with room left after this plan's earlier guests, or why none."""
     req = guest_request(inst, source)
     options = candidates(req, limit=CANDIDATE_LIMIT + len(added))
-    older = []
-    for option in options:
+    older, fitting = [], []
+    for rank, option in enumerate(options):
         host = option.host
         if live and _version(host.hypervisor_version) < _version(source.hypervisor_version):
             older.append(host.name)
             continue  # a live migration never goes to an older hypervisor
-        if _room(option.row, inst.instance_type, added.get(host.pk, [0, 0, 0, 0])):
-            return host, ""
+        extra = added.get(host.pk, [0, 0, 0, 0])
+        if _room(option.row, inst.instance_type, extra):
+            free_after = option.row.memory_mib_limit - option.row.memory_mib_used - extra[1]
+            fitting.append((free_after, -rank, host))
+    if fitting:
+        # The claims this plan already counted change the free-memory ranking the scheduler will see:
+        # spread (the default) takes the most free memory left, stacking the least.
+        spread = multiplier("free_memory", 1.0) >= 0
+        pick = max(fitting, key=lambda f: (f[0] if spread else -f[0], f[1]))
+        return pick[2], ""
     if not options:
         return None, explain(req)["message"]
     if older and len(older) == len(options):
@@ -188,3 +214,174 @@ def _preflight_message(p: Preflight) -> str:
         return head
     stuck = "; ".join(f"{g.instance}: {g.reason}" for g in p.blocked)
     return f"{head} Refused: {len(p.blocked)} guest(s) cannot move. {stuck}"
+
+
+# --------------------------------------------------------------------------- enter, cancel, exit, upgrade
+def maintenance_current(*, host: Host) -> Maintenance | None:
+    """The host's active maintenance (entering or in maintenance), if any."""
+    return Maintenance.objects.filter(host=host, status__in=MAINTENANCE_ACTIVE).first()
+
+
+def _lock_host(host: Host) -> Host:
+    return Host.objects.select_for_update().get(pk=host.pk)
+
+
+def maintenance_enter(*, host: Host, actor: str, note: str = "") -> Maintenance:
+    """Preflight, then (only if every guest can move) stop placements on the host and start emptying it.
+
+    Raises MaintenanceRefused (409, with the preflight) when a guest cannot move; nothing changes then.
+    """
+    with transaction.atomic():
+        host = _lock_host(host)
+        if host.state in (HostState.ENTERING_MAINTENANCE, HostState.MAINTENANCE):
+            raise InvalidState(f"{host.name} is already {host.get_state_display()}.")
+        plan = maintenance_preflight(host=host)
+        if plan.feasible:
+            m = _maintenance_start(host, plan, actor=actor, note=note)
+    if not plan.feasible:  # the refusal is logged outside the rolled-back transaction
+        event_record(action="host.maintenance_refused", host=host, actor=actor, level="warning",
+                     message=plan.message, data={"note": note})
+        raise MaintenanceRefused(plan.message, preflight=plan.to_dict())
+    return m
+
+
+def _maintenance_start(host: Host, plan: Preflight, *, actor: str, note: str) -> Maintenance:
+    """Record the maintenance, dispatch its first step, stop placements on the host (caller's transaction)."""
+    m = Maintenance(host=host, requested_by=actor, request_note=note[:255], preflight=plan.to_dict(),
+                    guests_total=len(plan.guests), hypervisor_before=host.hypervisor_version,
+                    note=plan.message)
+    countdown = step_prepare(m, "evacuate")
+    m.save(force_insert=True)
+    step_dispatch(m, countdown)
+    before = host.state
+    host.state = HostState.ENTERING_MAINTENANCE
+    host.save(update_fields=["state"])
+    event_record(action="host.maintenance_entering", host=host, actor=actor,
+                 message=f"{host.name} is entering maintenance (was {before}): it takes no new placements; "
+                         + plan.message + (f" Why: {note}" if note else ""),
+                 data={"maintenance": m.public_id, "note": note, "guests": len(plan.guests)})
+    return m
+
+
+def maintenance_cancel(*, host: Host, actor: str, abort_running: bool = False, note: str = "") -> Maintenance:
+    """Stop entering maintenance: drop the queued moves, let the running ones finish (or abort them
+    with `abort_running`), and return the host to `enabled`. Every guest keeps running, where it was
+    or where its finished migration took it."""
+    with transaction.atomic():
+        m = Maintenance.objects.select_for_update().filter(host=host, status__in=MAINTENANCE_ACTIVE).first()
+        if m is None:
+            raise InvalidState(f"{host.name} is not entering maintenance: there is nothing to cancel.")
+        if m.status == MaintenanceStatus.IN_MAINTENANCE:
+            raise InvalidState(f"{host.name} is already in maintenance (empty): exit maintenance instead.")
+        locked = _lock_host(host)
+        m.status, m.finished_at = MaintenanceStatus.CANCELLED, timezone.now()
+        m.reason = f"cancelled by {actor}" + (f": {note}" if note else "")
+        if m.step:
+            step_prepare(m, None)  # a step message on its way finds the sequence moved on
+        m.save()
+        locked.state = HostState.ENABLED
+        locked.save(update_fields=["state"])
+    # Each abort in its own transaction, after the host is back (migration rows lock before host rows).
+    statuses = list(MIGRATION_ACTIVE) if abort_running else [MigrationStatus.ACCEPTED, MigrationStatus.QUEUED]
+    aborted, finishing = [], []
+    for mig in Migration.objects.filter(source_host=host, created_at__gte=m.created_at,
+                                        status__in=MIGRATION_ACTIVE).order_by("pk"):
+        if mig.status not in statuses:
+            finishing.append(mig.public_id)
+            continue
+        try:
+            migration_abort(actor=actor, migration=mig)
+            aborted.append(mig.public_id)
+        except InvalidState:  # it finished meanwhile
+            finishing.append(mig.public_id)
+    left = Instance.objects.filter(host=host, state__in=LIVE_STATES).count()
+    event_record(action="host.maintenance_cancelled", host=host, actor=actor, level="warning",
+                 message=f"Maintenance of {host.name} cancelled; the host is enabled again with {left} guest(s). "
+                         f"{len(aborted)} queued move(s) dropped"
+                         + (f", {len(finishing)} running move(s) left to finish" if finishing else "")
+                         + (f". Why: {note}" if note else "."),
+                 data={"maintenance": m.public_id, "aborted": aborted, "finishing": finishing})
+    return m
+
+
+def maintenance_exit(*, host: Host, actor: str, note: str = "") -> Maintenance:
+    """Return an emptied host to service."""
+    with transaction.atomic():
+        m = Maintenance.objects.select_for_update().filter(host=host, status__in=MAINTENANCE_ACTIVE).first()
+        if m is None or m.status != MaintenanceStatus.IN_MAINTENANCE:
+            state = "still entering maintenance (cancel it instead)" if m else f"{host.get_state_display()}"
+            raise InvalidState(f"{host.name} is {state}: only a host in maintenance can exit it.")
+        locked = _lock_host(host)
+        m.status, m.finished_at = MaintenanceStatus.EXITED, timezone.now()
+        m.hypervisor_after = locked.hypervisor_version
+        m.save()
+        locked.state = HostState.ENABLED
+        locked.save(update_fields=["state"])
+        event_record(action="host.maintenance_exited", host=locked, actor=actor,
+                     message=f"{host.name} left maintenance and takes placements again (hypervisor "
+                             f"{locked.hypervisor_version})" + (f". Why: {note}" if note else ""),
+                     data={"maintenance": m.public_id, "note": note})
+    return m
+
+
+VERSION_RE = re.compile(r"^\d{1,4}(\.\d{1,4}){0,3}$")
+
+
+def host_hypervisor_upgrade(*, host: Host, version: str, actor: str) -> Host:
+    """Install another hypervisor version: only in maintenance (no guest runs there), never older."""
+    version = str(version or "").strip()
+    if not VERSION_RE.match(version):
+        raise InvalidRequest({"version": "Give a version such as 7.0.4 (numbers separated by dots)."})
+    with transaction.atomic():
+        locked = _lock_host(host)
+        if locked.state != HostState.MAINTENANCE:
+            raise InvalidState(f"{locked.name} is {locked.get_state_display()}: upgrade its hypervisor only in "
+                               "maintenance (enter maintenance first; it moves the guests away).")
+        old = locked.hypervisor_version
+        if _version(version) <= _version(old):
+            raise InvalidRequest({"version": f"{locked.name} runs {old}: give a newer version (a host never goes "
+                                             "back, guests could not live-migrate off it)."})
+        locked.hypervisor_version = version
+        locked.save(update_fields=["hypervisor_version"])
+        Maintenance.objects.filter(host=locked, status=MaintenanceStatus.IN_MAINTENANCE).update(
+            hypervisor_after=version)
+        event_record(action="host.hypervisor_upgraded", host=locked, actor=actor,
+                     message=f"Hypervisor of {locked.name} upgraded from {old} to {version}",
+                     data={"from": old, "to": version})
+    return locked
+
+
+# --------------------------------------------------------------------------- stopped guests
+def instance_rehome(*, instance: Instance, actor: str) -> Instance:
+    """Move a stopped guest to another host without a memory copy: claim there, release here, new
+    address on the destination's network (the same filters pick the host as for a launch)."""
+    with transaction.atomic():
+        inst = (Instance.objects.select_for_update(of=("self",))
+                .select_related("host", "appliance", "instance_type", "placement_group", "owner")
+                .filter(pk=instance.pk).first())
+        if inst is None:
+            raise NotFound(f"Instance {instance.public_id} does not exist.")
+        if inst.state != "stopped" or inst.task or inst.step:
+            raise InvalidState(f"Instance {inst.public_id} is {inst.get_task_display() or inst.state}: only a "
+                               "stopped, idle instance is re-homed.")
+        source = inst.host
+        req = guest_request(inst, source)
+        claim = claim_first(instance=inst, host_ids=[c.host_id for c in candidates(req)], kind=ClaimKind.MIGRATION)
+        if claim is None:
+            why = explain(req)
+            raise InsufficientCapacity(f"No host can take stopped {inst.public_id}: {why['message']}", explanation=why)
+        dest = Host.objects.select_for_update().get(pk=claim.host_id)
+        ip = address_allocate(dest)
+        if ip is None:
+            raise InvalidState(f"{dest.name} has no free private address left")  # rolls the claim back
+        claim_release(instance=inst, kind=ClaimKind.INSTANCE)
+        Claim.objects.filter(instance=inst, kind=ClaimKind.MIGRATION).update(kind=ClaimKind.INSTANCE)
+        old_ip = inst.private_ip
+        inst.host, inst.private_ip = dest, ip
+        inst.boot_plan = {**inst.boot_plan, "applied": driver.port_move(inst.boot_plan.get("applied") or {}, dest, ip)}
+        inst.save(update_fields=["host", "private_ip", "boot_plan", "updated_at"])
+        event_record(action="instance.rehomed", instance=inst, actor=actor,
+                     message=f"Stopped instance re-homed from {source.name} to {dest.name} at {ip} (was {old_ip}); "
+                             f"no memory to copy; capacity released on {source.name}",
+                     data={"source": source.name, "destination": dest.name})
+    return inst

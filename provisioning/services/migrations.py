@@ -231,7 +231,8 @@ def no_progress_reason(mig: Migration) -> str:
 
 
 def _wake_queued(mig: Migration) -> None:
-    """A slot was freed: queued migrations on these hosts check again now (rows others hold are skipped)."""
+    """A slot was freed: queued migrations on these hosts check again now (rows others hold are skipped),
+    and so does a maintenance emptying the source (after the commit, without a lock)."""
     hosts = [mig.source_host_id, mig.dest_host_id]
     waiting = (Migration.objects.select_for_update(skip_locked=True)
                .filter(status=MigrationStatus.QUEUED, step="admit").exclude(pk=mig.pk)
@@ -239,6 +240,10 @@ def _wake_queued(mig: Migration) -> None:
     for other in waiting:
         step_schedule(other, "admit")
         other.save(update_fields=["step", "step_seq", "step_attempts", "step_due_at", "updated_at"])
+    from ..pipeline.maintenance_steps import maintenance_wake  # it imports this module
+
+    source, status = mig.source_host_id, mig.status
+    transaction.on_commit(lambda: maintenance_wake(host_id=source, status=status))
 
 
 def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:

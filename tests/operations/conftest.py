@@ -8,9 +8,9 @@ from tests.fixtures_domain import drain
 
 
 def pack(user, host_name: str, count: int, *, instance_type: str = "m5.large", appliance: str = "debian-12",
-         run=drain, **fields) -> list[Instance]:
+         run=None, **fields) -> list[Instance]:
     """Launch `count` guests onto `host_name` (every other host of its zone disabled meanwhile), then run
-    them to `running` with `run` (the inline pipeline by default)."""
+    them to `running` with `run(guests)` (default: the inline pipeline)."""
     quota_set(user=user, instances=1000, vcpus=10_000, memory_mib=100 * 1024 * 1024)
     host = Host.objects.get(name=host_name)
     others = list(Host.objects.filter(availability_zone=host.availability_zone, state="enabled")
@@ -22,5 +22,8 @@ def pack(user, host_name: str, count: int, *, instance_type: str = "m5.large", a
     finally:
         Host.objects.filter(pk__in=others).update(state="enabled")
     assert {g.host_id for g in guests} == {host.pk}
-    run()
+    if run is None:
+        drain()
+    else:
+        run(guests)
     return guests

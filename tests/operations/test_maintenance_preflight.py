@@ -79,3 +79,10 @@ def test_strict_affinity_pins_the_group_to_its_host(catalog, user):
 def test_an_empty_host(catalog):
     plan = maintenance_preflight(host=Host.objects.get(name="hv-02"))
     assert plan.feasible and plan.guests == [] and "at once" in plan.message
+
+
+def test_predicted_destinations_spread_like_the_scheduler(catalog, user):
+    pack(user, "hv-01", 4)
+    plan = maintenance_preflight(host=Host.objects.get(name="hv-01"))
+    # The same free-memory ranking the scheduler applies, with this plan's earlier guests counted.
+    assert len({g.destination for g in plan.guests}) == 4

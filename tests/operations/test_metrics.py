@@ -82,3 +82,38 @@ def test_openmetrics_when_asked(catalog, staff_user):
     resp = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
     assert resp.status_code == 200 and resp["Content-Type"].startswith("application/openmetrics-text")
     assert resp.content.rstrip().endswith(b"# EOF")
+
+
+def test_migration_metrics_progress_failures_and_downtime(catalog, user, staff_user):
+    from provisioning.models import Migration
+    from provisioning.services.migrations import migration_abort, migration_start
+    from tests.operations.conftest import pack
+
+    a, b, c = pack(user, "hv-01", 3)
+    done = migration_start(actor="root", instance=a)
+    drain()
+    running = migration_start(actor="root", instance=b)
+    migration_abort(actor="root", migration=migration_start(actor="root", instance=c))
+    Migration.objects.filter(pk=running.pk).update(status="running", memory_processed_bytes=3 * 2**30,
+                                                   memory_remaining_bytes=5 * 2**30, dirty_rate_mibps=40.0,
+                                                   transfer_rate_mibps=1000.0, round=2)
+    client = Client()
+    client.force_login(staff_user)
+    samples = _samples(client.get("/metrics").content)
+    labels = {"vmi": b.public_id, "vmim": running.public_id, "source": "hv-01",
+              "destination": running.dest_host.name}
+    assert _get(samples, "kubevirt_vmi_migration_data_processed_bytes", **labels) == 3 * 2**30
+    assert _get(samples, "kubevirt_vmi_migration_data_remaining_bytes", **labels) == 5 * 2**30
+    assert _get(samples, "kubevirt_vmi_migration_dirty_memory_rate_bytes", **labels) == 40 * 2**20
+    assert _get(samples, "kubevirt_vmi_migration_memory_transfer_rate_bytes", **labels) == 1000 * 2**20
+    assert _get(samples, "kubevirt_vmi_migrations_in_running_phase") == 1
+    assert _get(samples, "skyport_migrations", status="completed") == 1
+    assert _get(samples, "skyport_migration_failures_total", status="cancelled", cause="aborted") == 1
+    downtime = Migration.objects.get(pk=done.pk).downtime_ms / 1000
+    assert _get(samples, "skyport_migration_downtime_seconds_count") == 1
+    assert _get(samples, "skyport_migration_downtime_seconds_sum") == pytest.approx(downtime)
+    assert _get(samples, "skyport_migration_downtime_seconds_bucket", le="+Inf") == 1
+    assert _get(samples, "skyport_migration_downtime_seconds_bucket", le="5.0") == (1 if downtime <= 5 else 0)
+    assert _get(samples, "skyport_cluster_imbalance_stddev") > 0
+    assert not any(k[0].startswith("kubevirt_vmi_migration_data") and dict(k[1]).get("vmi") == a.public_id
+                   for k in samples)  # a finished migration leaves the per-migration gauges

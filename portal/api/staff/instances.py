@@ -13,10 +13,12 @@ from rest_framework.response import Response
 from provisioning.filtersets import StaffInstanceFilterSet
 from provisioning.models import Instance
 from provisioning.selectors import instance_get_any, instance_list_all
+from provisioning.services.events import actor_name
 from provisioning.services.instances import instance_action
+from provisioning.services.migrations import migration_start
 
-from .common import ANY_SEGMENT, E404, E409, STAFF, Pagination, SafeLookupMixin, StaffOnly
-from .serializers import StaffInstanceSerializer
+from .common import ANY_SEGMENT, E400, E404, E409, STAFF, Pagination, SafeLookupMixin, StaffOnly
+from .serializers import InstanceMigrateSerializer, MigrationSerializer, StaffInstanceSerializer
 
 INSTANCE_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="instance id (i-…)")
 ACTION = dict(request=None, parameters=[INSTANCE_ID],
@@ -64,3 +66,15 @@ class StaffInstanceViewSet(StaffOnly, SafeLookupMixin, mixins.ListModelMixin, mi
     @action(detail=True, methods=["post"])
     def terminate(self, request: Request, id: str) -> Response:  # noqa: A002
         return self._act(request, "terminate")
+
+    @extend_schema(summary="Live-migrate any tenant's running instance (staff)",
+                   description="Same as POST /api/v1/staff/migrations/ for this instance: the scheduler picks "
+                               "the destination unless one is named.", request=InstanceMigrateSerializer,
+                   parameters=[INSTANCE_ID],
+                   responses={202: MigrationSerializer, 400: E400, 404: E404, 409: E409, **STAFF})
+    @action(detail=True, methods=["post"])
+    def migrate(self, request: Request, id: str) -> Response:  # noqa: A002
+        ser = InstanceMigrateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        mig = migration_start(actor=actor_name(request.user), instance=self.get_object(), **ser.validated_data)
+        return Response(MigrationSerializer(mig).data, status=status.HTTP_202_ACCEPTED)

@@ -1,11 +1,12 @@
-"""REST shapes of the staff API: hosts with their utilisation and guests, every tenant's instances."""
+"""REST shapes of the staff API: hosts, every tenant's instances, maintenance, balancing, migrations."""
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from portal.api.serializers import InstanceSerializer
-from provisioning.models import Host, Instance
+from portal.api.serializers import InstanceSerializer, StrictSerializer, TextField
+from provisioning.models import Host, Instance, Maintenance, Migration, MigrationRound
+from provisioning.pipeline.maintenance_steps import maintenance_remaining
 
 
 class RatiosSerializer(serializers.Serializer):
@@ -83,4 +84,184 @@ class StaffInstanceSerializer(InstanceSerializer):
 
     class Meta(InstanceSerializer.Meta):
         fields = InstanceSerializer.Meta.fields + ["owner"]
+        read_only_fields = fields
+
+
+# --------------------------------------------------------------------------- maintenance
+class NoteSerializer(StrictSerializer):
+    note = TextField(required=False, allow_blank=True, max_length=255, default="",
+                     help_text="why (kept in the events)")
+
+
+class CancelSerializer(NoteSerializer):
+    abort_running = serializers.BooleanField(required=False, default=False,
+                                             help_text="also abort migrations already copying (default: they "
+                                                       "finish; queued ones are always dropped)")
+
+
+class UpgradeSerializer(StrictSerializer):
+    version = TextField(help_text="the new hypervisor version, newer than the host's, e.g. 7.0.4")
+
+
+class GuestPlanSerializer(serializers.Serializer):
+    instance = serializers.CharField()
+    name = serializers.CharField()
+    owner = serializers.CharField()
+    state = serializers.CharField()
+    task = serializers.CharField()
+    vcpus = serializers.IntegerField()
+    memory_mib = serializers.IntegerField()
+    virt_mode = serializers.CharField()
+    action = serializers.ChoiceField(choices=["live-migrate", "re-home", "leaves", "wait", "cannot move"])
+    destination = serializers.CharField(allow_null=True)
+    memory_to_copy_mib = serializers.IntegerField()
+    predicted_start_s = serializers.FloatField(allow_null=True)
+    predicted_s = serializers.FloatField(allow_null=True)
+    predicted_downtime_ms = serializers.FloatField(allow_null=True)
+    reason = serializers.CharField(help_text="why it cannot move, or what it waits for")
+
+
+class PreflightSerializer(serializers.Serializer):
+    host = serializers.CharField()
+    host_state = serializers.CharField()
+    feasible = serializers.BooleanField(help_text="every guest can move: entering maintenance is allowed")
+    guests = GuestPlanSerializer(many=True)
+    memory_to_copy_mib = serializers.IntegerField()
+    predicted_total_s = serializers.FloatField(help_text="simulated seconds until the last move ends")
+    concurrency = serializers.IntegerField(help_text="moves the host carries at once")
+    message = serializers.CharField()
+
+
+class MaintenanceRefusedSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    preflight = PreflightSerializer()
+
+
+class RemainingSerializer(serializers.Serializer):
+    instance = serializers.CharField()
+    state = serializers.CharField()
+    why = serializers.CharField()
+
+
+class MaintenanceSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    host = serializers.CharField(source="host.name")
+    host_state = serializers.CharField(source="host.state")
+    remaining = serializers.SerializerMethodField(help_text="guests still on the host now, each with why")
+
+    class Meta:
+        model = Maintenance
+        fields = ["id", "host", "host_state", "status", "requested_by", "request_note", "reason", "note",
+                  "remaining", "guests_total", "migrations_started", "rehomed", "hypervisor_before",
+                  "hypervisor_after", "preflight", "created_at", "entered_at", "finished_at", "updated_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(RemainingSerializer(many=True))
+    def get_remaining(self, m: Maintenance) -> list:
+        return maintenance_remaining(m)
+
+
+# --------------------------------------------------------------------------- balancing
+class BalancingQuerySerializer(StrictSerializer):
+    threshold = serializers.IntegerField(required=False, min_value=1, max_value=5,
+                                         help_text="level 1 (only a badly skewed fleet) .. 5 (any gain)")
+    max_moves = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+
+class BalancingApplySerializer(BalancingQuerySerializer):
+    instance = TextField(required=False, help_text="apply only the recommendation for this instance (i-…)")
+
+
+class RecommendationSerializer(serializers.Serializer):
+    instance = serializers.CharField()
+    instance_name = serializers.CharField()
+    owner = serializers.CharField()
+    source = serializers.CharField()
+    destination = serializers.CharField()
+    priority = serializers.IntegerField(help_text="1 most urgent .. 5 slight gain")
+    reason = serializers.CharField()
+    memory_to_copy_mib = serializers.IntegerField(help_text="the cost: memory a live migration copies")
+    vcpus = serializers.IntegerField()
+    imbalance_before = serializers.FloatField()
+    imbalance_after = serializers.FloatField()
+    source_load_before = serializers.FloatField()
+    source_load_after = serializers.FloatField()
+    destination_load_before = serializers.FloatField()
+    destination_load_after = serializers.FloatField()
+    benefit_gib = serializers.FloatField(help_text="imbalance removed x the balanced hosts' memory, in GiB")
+
+
+class BalancingPlanSerializer(serializers.Serializer):
+    hosts = serializers.IntegerField()
+    threshold = serializers.IntegerField()
+    mode = serializers.CharField()
+    imbalance = serializers.FloatField(help_text="standard deviation of the schedulable hosts' loads")
+    priority = serializers.IntegerField()
+    target_imbalance = serializers.FloatField(help_text="the largest imbalance the threshold tolerates")
+    imbalance_after = serializers.FloatField(help_text="expected once every recommendation is applied")
+    recommendations = RecommendationSerializer(many=True)
+    message = serializers.CharField()
+    loads = serializers.DictField(child=serializers.FloatField(), help_text="each schedulable host's load, 0..1")
+
+
+class BalancingRunSerializer(serializers.Serializer):
+    plan = BalancingPlanSerializer()
+    started = serializers.ListField(child=serializers.DictField())
+    refused = serializers.ListField(child=serializers.DictField())
+    message = serializers.CharField()
+
+
+# --------------------------------------------------------------------------- migrations
+class MigrationCreateSerializer(StrictSerializer):
+    instance = TextField(help_text="the running instance to move (i-…)")
+    destination = TextField(required=False, help_text="a host name; omitted: the scheduler chooses (the "
+                                                      "launch's filters and weighers, the source excluded)")
+    downtime_limit_ms = serializers.FloatField(required=False, min_value=1)
+    auto_converge = serializers.BooleanField(required=False)
+    note = TextField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class InstanceMigrateSerializer(StrictSerializer):
+    destination = TextField(required=False)
+    note = TextField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class ForceCompleteSerializer(StrictSerializer):
+    mode = serializers.ChoiceField(choices=["auto_converge", "stop_and_copy"], default="auto_converge",
+                                   help_text="throttle the guest until it converges, or pause it and copy the "
+                                             "rest now (the downtime shown by the preview)")
+
+
+class MigrationRoundSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MigrationRound
+        fields = ["round", "sent_mib", "dirty_mib", "dirty_rate_mibps", "remaining_mib", "transfer_rate_mibps",
+                  "duration_s", "throttle_pct", "stop_and_copy", "aborted", "created_at"]
+        read_only_fields = fields
+
+
+class MigrationSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    instance = serializers.CharField(source="instance.public_id")
+    owner = serializers.CharField(source="instance.owner.username")
+    source = serializers.CharField(source="source_host.name")
+    destination = serializers.CharField(source="dest_host.name")
+
+    class Meta:
+        model = Migration
+        fields = ["id", "instance", "owner", "source", "destination", "status", "reason", "requested_by",
+                  "request_note", "destination_named", "downtime_limit_ms", "auto_converge", "completion_timeout_s",
+                  "progress_timeout_s", "memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes",
+                  "round", "dirty_rate_mibps", "transfer_rate_mibps", "throttle_pct", "elapsed_s", "downtime_ms",
+                  "predicted_downtime_ms", "eta_s", "converging", "note", "force_mode", "created_at", "queued_at",
+                  "preparing_at", "running_at", "finished_at", "updated_at"]
+        read_only_fields = fields
+
+
+class MigrationDetailSerializer(MigrationSerializer):
+    rounds = MigrationRoundSerializer(many=True, read_only=True)
+
+    class Meta(MigrationSerializer.Meta):
+        fields = MigrationSerializer.Meta.fields + ["rounds"]
         read_only_fields = fields

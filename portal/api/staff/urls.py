@@ -1,8 +1,11 @@
 """Routes of the staff API, mounted at /api/v1/staff/."""
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from .balancing import BalancingApplyView, BalancingView
 from .hosts import HostViewSet
 from .instances import StaffInstanceViewSet
+from .migrations import MigrationViewSet
 
 
 class Router(DefaultRouter):
@@ -13,5 +16,10 @@ class Router(DefaultRouter):
 router = Router()
 router.register("hosts", HostViewSet, basename="api-staff-host")
 router.register("instances", StaffInstanceViewSet, basename="api-staff-instance")
+router.register("migrations", MigrationViewSet, basename="api-staff-migration")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("balancing/", BalancingView.as_view(), name="api-staff-balancing"),
+    path("balancing/apply/", BalancingApplyView.as_view(), name="api-staff-balancing-apply"),
+    *router.urls,
+]

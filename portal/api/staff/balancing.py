@@ -1,0 +1,44 @@
+"""Staff API: the fleet's imbalance and the balancer's recommendations; apply one or all."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from provisioning.services.balancing import balancing_apply, balancing_recommend
+from provisioning.services.events import actor_name
+
+from .common import E400, E409, STAFF, SafeParsingMixin, StaffOnly
+from .serializers import (
+    BalancingApplySerializer,
+    BalancingPlanSerializer,
+    BalancingQuerySerializer,
+    BalancingRunSerializer,
+)
+
+
+class BalancingView(StaffOnly, SafeParsingMixin, APIView):
+    @extend_schema(tags=["staff: balancing"], summary="Imbalance and recommendations (staff)",
+                   description="The standard deviation of the schedulable hosts' loads, the DRS priority it "
+                               "implies, and the moves that would even the fleet out at the threshold level "
+                               "(`threshold`, `max_moves` override the settings). Claims and moves nothing.",
+                   parameters=[BalancingQuerySerializer], responses={200: BalancingPlanSerializer, 400: E400, **STAFF})
+    def get(self, request: Request) -> Response:
+        ser = BalancingQuerySerializer(data=request.query_params.dict())
+        ser.is_valid(raise_exception=True)
+        return Response(balancing_recommend(**ser.validated_data).to_dict())
+
+
+class BalancingApplyView(StaffOnly, SafeParsingMixin, APIView):
+    @extend_schema(tags=["staff: balancing"], summary="Apply the recommendations, or one (staff)",
+                   description="Recomputes the plan, then starts a live migration per recommendation (or only "
+                               "the one for `instance`; 409 when moving it is no longer recommended).",
+                   request=BalancingApplySerializer,
+                   responses={202: BalancingRunSerializer, 400: E400, 409: E409, **STAFF})
+    def post(self, request: Request) -> Response:
+        ser = BalancingApplySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        run = balancing_apply(actor=actor_name(request.user), **ser.validated_data)
+        return Response(run.to_dict(), status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,166 @@
+"""The maintenance kind on the step engine: empty a host, then call it `maintenance`.
+
+One step, `evacuate`, run again and again while the host is entering maintenance: it starts live
+migrations for running idle guests, largest first, as long as the host has free migration slots
+(the rest say they wait for one; the migration engine still checks every link), re-homes stopped
+guests, and records what is left and why. Only when no guest is left does the host become
+`maintenance`. A migration off the host that ends wakes the step (`maintenance_wake`, from the
+migration service) when there is something to do; a slow safety poll stands behind the wake-ups,
+and a guest busy with something else (booting, stopping) is polled.
+A guest whose migrations failed `MAX_ATTEMPTS` times is not retried in a loop: it stays listed with
+the last reason, and the operator cancels, stops it (it is then re-homed) or fixes the cause.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from ..choices import LIVE_STATES, MIGRATION_ACTIVE, HostState, MaintenanceStatus
+from ..exceptions import SkyportError
+from ..models import Host, Instance, Maintenance, Migration
+from ..services.events import event_record
+from ..services.maintenance import instance_rehome
+from ..services.migrations import migration_slots, migration_start
+from ..units import mib_label
+from .engine import StepKind, StepOutcome, register_kind, step_enqueue
+
+MAX_ATTEMPTS = 2
+FAILED = ("failed", "error", "cancelled")
+BUSY = "moves once it is idle"
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def _why_migrating(mig: Migration) -> str:
+    left = mig.memory_remaining_bytes or mig.memory_total_bytes
+    if mig.status == "queued":
+        return f"queued ({mig.public_id} to {mig.dest_host.name}): {mig.reason or 'waits for a free slot'}"
+    progress = f", round {mig.round}, {mib_label(left / 2**20)} left" if mig.round else ""
+    return f"migrating ({mig.public_id} to {mig.dest_host.name}, {mig.status}{progress})"
+
+
+def _guests(host: Host) -> list[Instance]:
+    return list(Instance.objects.filter(host=host, state__in=LIVE_STATES)
+                .select_related("appliance", "instance_type", "placement_group", "owner", "host")
+                .order_by("-instance_type__memory_mib", "-instance_type__vcpus", "public_id"))
+
+
+def _situation(m: Maintenance, guests: list[Instance]) -> Iterator[tuple[Instance, str, str]]:
+    """Each guest with what the step does next ("", "migrate", "rehome") and, when it stays for now, why."""
+    host = m.host
+    active = {mig.instance_id: mig for mig in Migration.objects.filter(
+        source_host=host, status__in=MIGRATION_ACTIVE).select_related("dest_host")}
+    failures = dict(Migration.objects.filter(source_host=host, created_at__gte=m.created_at, status__in=FAILED)
+                    .values_list("instance_id").annotate(n=Count("id")).order_by())
+    slots = migration_slots(host)
+    free = slots - len(active)
+    for inst in guests:
+        if inst.pk in active:
+            yield inst, "", _why_migrating(active[inst.pk])
+        elif inst.task or inst.step or inst.state not in ("running", "stopped"):
+            yield inst, "", f"{inst.get_task_display() or inst.state}: {BUSY}"
+        elif failures.get(inst.pk, 0) >= MAX_ATTEMPTS:
+            last = Migration.objects.filter(instance=inst, source_host=host, status__in=FAILED).first()
+            yield inst, "", (f"could not move after {MAX_ATTEMPTS} attempts: {last.reason if last else 'failed'}. "
+                             "Stop it (a stopped guest is re-homed), fix the cause, or cancel the maintenance")
+        elif inst.state == "stopped":
+            yield inst, "rehome", "the maintenance re-homes it next"
+        elif free > 0:
+            free -= 1
+            yield inst, "migrate", "the maintenance migrates it next"
+        else:
+            yield inst, "", f"waits for a migration slot: {slots} of {slots} of {host.name}'s in use"
+
+
+def maintenance_remaining(m: Maintenance) -> list[dict]:
+    """What is left on the host now and why (read live, for the API; the step stores its own view)."""
+    if m.status != MaintenanceStatus.ENTERING:
+        return list(m.remaining)
+    return [{"instance": inst.public_id, "state": inst.state, "why": why}
+            for inst, _next, why in _situation(m, _guests(m.host))]
+
+
+def step_evacuate(m: Maintenance) -> StepOutcome:
+    if m.status != MaintenanceStatus.ENTERING:
+        return StepOutcome(None)
+    host = m.host
+    guests = _guests(host)
+    if not guests:
+        return _entered(m)
+    actor = f"maintenance {m.public_id}"
+    remaining: list[dict] = []
+    for inst, action, why in _situation(m, guests):
+        if action == "migrate":
+            try:
+                mig = migration_start(actor=actor, instance=inst, note=f"maintenance of {host.name}")
+                m.migrations_started += 1
+                why = f"migration {mig.public_id} to {mig.dest_host.name} accepted"
+            except SkyportError as exc:
+                why = f"cannot move now: {exc.message}"
+        elif action == "rehome":
+            try:
+                instance_rehome(instance=inst, actor=actor)
+                m.rehomed += 1
+                continue
+            except SkyportError as exc:
+                why = f"cannot re-home now: {exc.message}"
+        remaining.append({"instance": inst.public_id, "state": inst.state, "why": why})
+    m.remaining = remaining
+    m.note = (f"{len(remaining)} of {m.guests_total} guest(s) still on {host.name}; "
+              f"{m.migrations_started} migration(s) started, {m.rehomed} stopped guest(s) re-homed")
+    if not remaining:
+        return StepOutcome("evacuate")  # re-homing emptied it: confirm at once
+    if any(BUSY in r["why"] for r in remaining):  # busy with something else: look again soon
+        return StepOutcome("evacuate", _setting("SKYPORT_MAINTENANCE_POLL_S", 5.0),
+                           wait_s=_setting("SKYPORT_MAINTENANCE_POLL_WAIT_S", 1.0))
+    # Only migrations (whose end wakes this step) or guests waiting for an operator: a slow safety poll.
+    return StepOutcome("evacuate", _setting("SKYPORT_MAINTENANCE_IDLE_POLL_S", 60.0),
+                       wait_s=_setting("SKYPORT_MAINTENANCE_IDLE_POLL_WAIT_S", 30.0))
+
+
+def _entered(m: Maintenance) -> StepOutcome:
+    host = Host.objects.select_for_update().get(pk=m.host_id)
+    host.state = HostState.MAINTENANCE
+    host.save(update_fields=["state"])
+    m.status, m.entered_at, m.remaining = MaintenanceStatus.IN_MAINTENANCE, timezone.now(), []
+    m.note = (f"{host.name} is empty and in maintenance: {m.migrations_started} live migration(s), "
+              f"{m.rehomed} stopped guest(s) re-homed")
+    event_record(action="host.maintenance_entered", host=host, message=m.note + "; its hypervisor can be upgraded",
+                 data={"maintenance": m.public_id})
+    return StepOutcome(None)
+
+
+def maintenance_fail(m: Maintenance, reason: str) -> None:
+    """The reconciler gave up: the host returns to service with its guests wherever they are now."""
+    m.status, m.reason, m.finished_at = MaintenanceStatus.FAILED, reason, timezone.now()
+    Host.objects.filter(pk=m.host_id, state=HostState.ENTERING_MAINTENANCE).update(state=HostState.ENABLED)
+    event_record(action="host.maintenance_failed", host=m.host, level="error",
+                 message=f"Maintenance {m.public_id} of {m.host.name} failed: {reason}",
+                 data={"maintenance": m.public_id})
+
+
+def maintenance_wake(*, host_id: int, status: str = "") -> None:
+    """A migration off `host_id` ended: let the host's maintenance look again now when there is
+    something to do (a guest waits for the freed slot, the last move ended, or one failed). No lock:
+    the engine's sequence check makes this early message and the scheduled one run the step once."""
+    row = (Maintenance.objects.filter(host_id=host_id, status=MaintenanceStatus.ENTERING, step="evacuate")
+           .values_list("pk", "step_seq").first())
+    if row is None:
+        return
+    if status == "completed":
+        moving = Migration.objects.filter(source_host_id=host_id, status__in=MIGRATION_ACTIVE).count()
+        guests = Instance.objects.filter(host_id=host_id, state__in=LIVE_STATES).count()
+        if moving and moving >= guests:
+            return  # every guest left is already moving: the last one to end wakes it
+    step_enqueue(kind=MAINTENANCE_KIND.name, object_id=row[0], seq=row[1])
+
+
+MAINTENANCE_KIND = register_kind(StepKind(
+    name="maintenance", model=Maintenance, steps={"evacuate": step_evacuate}, on_fail=maintenance_fail,
+    select_related=("host",), stuck_note="; the host is back in service, its guests where they are now",
+))
