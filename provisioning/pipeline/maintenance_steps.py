@@ -45,8 +45,10 @@ def _why_migrating(mig: Migration) -> str:
 
 
 def _guests(host: Host) -> list[Instance]:
+    """The host's guests, largest first, with only what the step reads (the services it calls load
+    and lock each one they act on)."""
     return list(Instance.objects.filter(host=host, state__in=LIVE_STATES)
-                .select_related("appliance", "instance_type", "placement_group", "owner", "host")
+                .only("pk", "public_id", "state", "task", "step", "host_id")
                 .order_by("-instance_type__memory_mib", "-instance_type__vcpus", "public_id"))
 
 

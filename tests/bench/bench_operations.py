@@ -223,7 +223,7 @@ def run(args, log_path: Path, postgres: bool) -> int:
         "evacuation_simulated_s": round(simulated, 1), "migration_slots": slots,
         "migrations_completed": sum(1 for mg in migs if mg.status == "completed"),
         "database": "postgresql" if postgres else "sqlite", "worker": "celery prefork -c 2 (Procfile)",
-        "cpus": os.cpu_count(), "ledger_exact": not problems,
+        "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2), "ledger_exact": not problems,
     })
     ok = not problems and statuses == {"completed"} and m.status == "in_maintenance"
     return 0 if ok else 1
