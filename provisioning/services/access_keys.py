@@ -5,7 +5,10 @@ not do): it is kept sealed with the server key (`provisioning.crypto`) and unsea
 """
 from __future__ import annotations
 
+import copy
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,6 +25,12 @@ MAX_ACTIVE_KEYS = 10
 SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # `last_used_at` is written at most this often (a write per request would cost every request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# A verified key (with its owner and unsealed secret) is remembered per process this long, so a client's
+# burst of requests reads and unseals it once. A revocation drops it at once in the revoking process;
+# other processes (gunicorn workers) refuse the key within this many seconds, as they do a deactivated owner.
+CREDENTIALS_TTL_S = 5.0
+_remembered: dict[str, tuple[float, AccessKey, str]] = {}
+_remembered_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -69,13 +78,37 @@ def access_key_revoke(*, user, ref: str) -> AccessKey:
             key.revoked_at = timezone.now()
             key.secret_sealed = ""  # nothing left to verify with
             key.save(update_fields=["revoked_at", "secret_sealed"])
+            access_key_forget(key.access_key_id)
             event_record(action="access_key.revoke", owner=user, actor=actor_name(user),
                          message=f"Access key {key.access_key_id} revoked")
     return key
 
 
 def access_key_credentials(access_key_id: str) -> tuple[AccessKey, str] | None:
-    """The active key with this id and its secret, or None (unknown, revoked, unreadable)."""
+    """The active key with this id and its secret, or None (unknown, revoked, unreadable).
+
+    Read from the database at most once per CREDENTIALS_TTL_S per process; each caller gets its own
+    copies of the key and its owner (never objects another request holds).
+    """
+    now = time.monotonic()
+    with _remembered_lock:
+        hit = _remembered.get(access_key_id)
+    if hit is None or hit[0] <= now:
+        found = _credentials_read(access_key_id)
+        with _remembered_lock:
+            if found is None:
+                _remembered.pop(access_key_id, None)
+                return None
+            if len(_remembered) > 10_000:  # bound the memory; entries are cheap to read again
+                _remembered.clear()
+            hit = _remembered[access_key_id] = (now + CREDENTIALS_TTL_S, *found)
+    _, key, secret = hit
+    mine = copy.copy(key)
+    mine.owner = copy.copy(key.owner)
+    return mine, secret
+
+
+def _credentials_read(access_key_id: str) -> tuple[AccessKey, str] | None:
     try:  # the unique id: no ORDER BY (this runs on every EC2 request)
         key = AccessKey.objects.select_related("owner").get(access_key_id=access_key_id, revoked_at__isnull=True)
     except AccessKey.DoesNotExist:
@@ -86,9 +119,19 @@ def access_key_credentials(access_key_id: str) -> tuple[AccessKey, str] | None:
     return (key, secret) if secret else None
 
 
+def access_key_forget(access_key_id: str) -> None:
+    """Drop a remembered key in this process (revoked: refuse it from the next request on)."""
+    with _remembered_lock:
+        _remembered.pop(access_key_id, None)
+
+
 def access_key_touch(key: AccessKey) -> None:
     """Note that the key was used (at most once per LAST_USED_RESOLUTION)."""
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         AccessKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
+        with _remembered_lock:
+            hit = _remembered.get(key.access_key_id)
+            if hit is not None:
+                hit[1].last_used_at = now  # the remembered copy too: no second write within the minute

@@ -19,6 +19,8 @@ from .keypairs import pem_filename
 from .passwords import password_unseal
 
 _NO_TRANSITION = Transition("", frozenset(), "", "", "")
+# What an action changes on the instance row (the transition and the step it schedules).
+ACTION_FIELDS = ["state", "task", "state_reason", "step", "step_seq", "step_due_at", "step_attempts", "updated_at"]
 
 
 # --------------------------------------------------------------------------- actions
@@ -42,7 +44,9 @@ def instance_action(*, user, instance: Instance, action: str, actor: str | None 
         inst.task = t.task
         inst.state_reason = ""
         step_schedule(inst, t.step)
-        inst.save()
+        inst.save(update_fields=ACTION_FIELDS)  # not the console log or boot plan the worker writes
+        if inst.owner_id == user.pk:
+            inst.owner = user  # the event's owner, without reading the user again
         event_record(action=f"instance.{action}", instance=inst, actor=actor or actor_name(user),
                      message=f"{action.capitalize()} requested")
     return inst

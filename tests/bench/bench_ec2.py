@@ -99,6 +99,23 @@ def group_cpu_s(pgid: int) -> float:
     return total / tick
 
 
+def database_cpu(dbname: str, seen: dict[int, float]) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving `dbname` (Linux /proc), as a running
+    total: `seen` keeps each backend's last reading, so one that ended (its web process stopped) still
+    counts. The web tier and the worker keep their connections for CONN_MAX_AGE, so few come and go."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+            if len(args) < 4 or args[0] != "postgres:" or dbname not in args:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seen[int(proc.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return sum(seen.values())
+
+
 def ensure_moto() -> Path:
     """moto's server in a scratch venv (created once, reused while the version matches)."""
     server = MOTO_VENV / "bin" / "moto_server"
@@ -250,13 +267,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skyport: gunicorn {args.web_processes}x{args.web_threads} on :{port}, 1 Celery worker, "
               f"{args.threads} threads x {args.seconds:g} s ...", flush=True)
         cpu0 = {p.pid: group_cpu_s(p.pid) for p in procs}
+        db_seen: dict[int, float] = {}
+        db_cpu0 = database_cpu(BENCH_DB, db_seen) if args.database == "postgres" else 0.0
         load0 = os.getloadavg()[0]
         ours = loops(f"http://127.0.0.1:{port}/ec2/", credentials, ami, "t3.nano", args.seconds)
         worker_pid = procs[0].pid
         web_cpu = (group_cpu_s(web.pid) - cpu0[web.pid]) / max(ours["loops"], 1) * 1000
         worker_cpu = (group_cpu_s(worker_pid) - cpu0[worker_pid]) / max(ours["loops"], 1) * 1000
-        print(f"skyport: web tier {web_cpu:.1f} ms CPU per loop, Celery worker {worker_cpu:.1f} ms (PostgreSQL "
-              f"not counted); load average {load0:.1f} at the start", flush=True)
+        db_cpu = ((database_cpu(BENCH_DB, db_seen) - db_cpu0) / max(ours["loops"], 1) * 1000
+                  if args.database == "postgres" else None)
+        db_text = f"{db_cpu:.1f} ms" if db_cpu is not None else "not counted (SQLite runs in the web tier)"
+        print(f"skyport: web tier {web_cpu:.1f} ms CPU per loop, Celery worker {worker_cpu:.1f} ms, PostgreSQL "
+              f"backends {db_text} (the worker's steps may still be catching up); load average {load0:.1f} at "
+              f"the start", flush=True)
         print(f"skyport: {ours['loops_per_s']:.1f} loops/s ({ours['loops']} loops, {ours['errors']} errors "
               f"{ours['first_errors']})", flush=True)
         stop(web)
@@ -284,6 +307,13 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)
         settle_s = time.monotonic() - t0
         left = Instance.objects.filter(owner=user, state__in=busy).count()
+        # The worker's and the database's CPU until the pipeline settled: the whole cost of the run's loops
+        # (the bench's own polling above adds a few queries; the moto phase uses neither).
+        worker_settled = (group_cpu_s(worker_pid) - cpu0[worker_pid]) / max(ours["loops"], 1) * 1000
+        db_settled = ((database_cpu(BENCH_DB, db_seen) - db_cpu0) / max(ours["loops"], 1) * 1000
+                      if args.database == "postgres" else None)
+        print(f"skyport until settled: Celery worker {worker_settled:.1f} ms CPU per loop"
+              + (f", PostgreSQL backends {db_settled:.1f} ms" if db_settled is not None else ""), flush=True)
         problems = ledger_audit()
         print(f"skyport pipeline settled {settle_s:.0f} s after the run ({left} instances still busy); ledger "
               + ("exact" if not problems else f"{len(problems)} problems"))
@@ -296,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
             "skyport_settle_s": round(settle_s, 1), "skyport_busy_after_settle": left,
             "ledger_exact": not problems, "cpus": os.cpu_count(), "database": args.database,
             "skyport_web_cpu_ms_per_loop": round(web_cpu, 1), "skyport_worker_cpu_ms_per_loop": round(worker_cpu, 1),
+            "skyport_database_cpu_ms_per_loop": round(db_cpu, 1) if db_cpu is not None else None,
+            "skyport_worker_cpu_ms_per_loop_settled": round(worker_settled, 1),
+            "skyport_database_cpu_ms_per_loop_settled": round(db_settled, 1) if db_settled is not None else None,
             "moto_server_cpu_ms_per_loop": round(moto_cpu, 1), "load_average_at_start": round(load0, 1),
         })
         print(f"ratio: {ratio:.1f}x" if ratio else "ratio: n/a")
