@@ -87,6 +87,12 @@ class LaunchResult:
     key_pair: KeyPair | None = None
     private_key_pem: str | None = None
     replayed: bool = False
+    # What this call wrote, so a surface can answer without reading it back: the placed instances in
+    # order (their appliance, type and reservation attached), their security groups and tags. Empty
+    # on a replay (the surface reads the original reservation's instances).
+    instances: tuple[Instance, ...] = ()
+    security_groups: tuple[SecurityGroup, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def instance_type_shortfall(itype: InstanceType, appliance: Appliance) -> list[str]:
@@ -213,11 +219,12 @@ def launch_validate(
 
 
 
-def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> Reservation:
+def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None, made: dict | None = None) -> Reservation:
     """Record, quota-check, place and claim in one transaction; dispatch the pipeline on commit.
 
     The transaction body of `instance_launch` (which surfaces call): it writes no refusal event.
-    Kept public for the benchmark and the query-count test, which time exactly this.
+    Kept public for the benchmark and the query-count test, which time exactly this. `made`, when
+    given, receives the placed instances and their security groups ("placed", "groups").
     """
     if not user.is_active:
         raise AccountInactive("This account is not active (it awaits an operator's approval, or was switched "
@@ -280,6 +287,8 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None) -> R
             InstanceTag.objects.bulk_create(InstanceTag(instance_id=inst.pk, key=k, value=v)
                                             for inst in placed for k, v in spec.tags.items())
         events_record(events)
+    if made is not None:
+        made.update(placed=tuple(placed), groups=tuple(groups))
     return reservation
 
 
@@ -325,14 +334,14 @@ def instance_launch(
     def create() -> Reservation:
         spec = made["spec"] = launch_validate(user=user, new_key_pair=new_key_pair, **fields)
         if new_key_pair is None:
-            return reservation_create(user=user, spec=spec, actor=actor)
+            return reservation_create(user=user, spec=spec, actor=actor, made=made)
         with transaction.atomic():
             try:
                 created = keypair_new(user=user, new=new_key_pair)
             except InvalidRequest as exc:  # a racing request took the name meanwhile
                 raise InvalidRequest({NEW_KEY_FIELDS.get(f, f): m for f, m in exc.errors.items()}) from exc
             spec.key_pair = created.key_pair
-            reservation = reservation_create(user=user, spec=spec, actor=actor)
+            reservation = reservation_create(user=user, spec=spec, actor=actor, made=made)
         made["key"] = created
         return reservation
 
@@ -351,5 +360,8 @@ def instance_launch(
                            "instance_type": spec.instance_type.name})
         raise
     created = made.get("key")
+    fresh = not replayed and "placed" in made
     return LaunchResult(reservation=reservation, key_pair=created.key_pair if created else None,
-                        private_key_pem=(created.private_key_pem or None) if created else None, replayed=replayed)
+                        private_key_pem=(created.private_key_pem or None) if created else None, replayed=replayed,
+                        instances=made["placed"] if fresh else (), security_groups=made["groups"] if fresh else (),
+                        tags=dict(made["spec"].tags) if fresh else {})

@@ -275,3 +275,27 @@ def test_console_output_status_and_password_data(catalog, ec2, user):
     assert len(password) >= 12 and password not in stored.initial_password + stored.password_data
     assert stored.initial_password == ""  # only the encrypted copy is kept
     assert ec2.get_password_data(InstanceId=linux.public_id)["PasswordData"] == ""
+
+
+# --------------------------------------------------------------------------- the launch's own answer
+def test_run_instances_answers_what_describe_reads_back(catalog, ec2, user):
+    """RunInstances answers from what the launch wrote (no read-back): it must be exactly what
+    DescribeInstances reads from the database, groups by name and tags by key, and a replay of
+    its ClientToken (which reads) must answer the same."""
+    ec2.create_key_pair(KeyName="laptop")
+    web = ec2.create_security_group(GroupName="web", Description="HTTP")["GroupId"]
+    admin = ec2.create_security_group(GroupName="admin", Description="SSH")["GroupId"]
+    request = dict(ImageId=appliance_get(ref="debian-12").public_id, InstanceType="t3.small", MinCount=2,
+                   MaxCount=2, KeyName="laptop", SecurityGroupIds=[web, admin], ClientToken="answer-check",
+                   TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "zz", "Value": "last"},
+                                                                            {"Key": "aa", "Value": "first"}]}])
+    launched = ec2.run_instances(**request)
+    assert [g["GroupName"] for g in launched["Instances"][0]["SecurityGroups"]] == ["admin", "web"]
+    assert [t["Key"] for t in launched["Instances"][0]["Tags"]] == ["aa", "zz"]
+    described = ec2.describe_instances(InstanceIds=[i["InstanceId"] for i in launched["Instances"]])
+    assert len(described["Reservations"]) == 1
+    for key in ("ReservationId", "OwnerId", "Groups"):
+        assert launched[key] == described["Reservations"][0][key]
+    assert launched["Instances"] == described["Reservations"][0]["Instances"]
+    replayed = ec2.run_instances(**request)
+    assert replayed["Instances"] == launched["Instances"]

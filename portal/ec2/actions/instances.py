@@ -26,6 +26,8 @@ NOT_FOUND = "InvalidInstanceID.NotFound"
 # Skyport's `error` (a launch that failed) is EC2's terminated with a Server.InternalError reason.
 EC2_STATE = {"error": "terminated"}
 STATE_NAMES = {"pending", "running", "shutting-down", "terminated", "stopping", "stopped"}
+# A launch's security groups and tags, as it wrote them.
+Written = tuple[list, dict[str, str]]
 
 
 def ec2_state(inst: Instance) -> dict:
@@ -104,8 +106,15 @@ def _missing(ids: list[str], found: set[str]) -> None:
                                   f"do{'' if len(missing) > 1 else 'es'} not exist")
 
 
-def instance_item(inst: Instance, *, index: int = 0, client_token: str = "") -> dict:
-    """One instance in EC2's shape (RunInstances' and DescribeInstances' instancesSet item)."""
+def instance_item(inst: Instance, *, index: int = 0, client_token: str = "", written: Written | None = None) -> dict:
+    """One instance in EC2's shape (RunInstances' and DescribeInstances' instancesSet item).
+
+    `written`: the security groups and tags the launch just gave it (else they are read).
+    """
+    if written is None:
+        groups, tags = inst.security_groups.all(), {t.key: t.value for t in inst.tags.all()}
+    else:  # in the order the models read them: groups by name, tags by key
+        groups, tags = sorted(written[0], key=lambda g: g.name), dict(sorted(written[1].items()))
     reason = None
     if inst.state == "error":
         reason = {"code": "Server.InternalError", "message": f"Server.InternalError: {inst.state_reason}"}
@@ -131,7 +140,7 @@ def instance_item(inst: Instance, *, index: int = 0, client_token: str = "") -> 
         "platformDetails": "Windows" if windows else "Linux/UNIX",
         "monitoring": {"state": "disabled"},
         "privateIpAddress": inst.private_ip,
-        "groupSet": [{"groupId": g.public_id, "groupName": g.name} for g in inst.security_groups.all()],
+        "groupSet": [{"groupId": g.public_id, "groupName": g.name} for g in groups],
         "stateReason": reason,
         "architecture": inst.appliance.architecture,
         "rootDeviceType": "ebs",
@@ -139,7 +148,7 @@ def instance_item(inst: Instance, *, index: int = 0, client_token: str = "") -> 
         "blockDeviceMapping": [],
         "virtualizationType": "paravirtual" if inst.virt_mode == "paravirtualization" else "hvm",
         "clientToken": client_token,
-        "tagSet": [{"key": t.key, "value": t.value} for t in inst.tags.all()],
+        "tagSet": [{"key": k, "value": v} for k, v in tags.items()],
         "networkInterfaceSet": [],
         "ebsOptimized": False,
     }
@@ -150,11 +159,12 @@ def _with_related(qs: QuerySet[Instance]) -> QuerySet[Instance]:
 
 
 def reservation_items(user, instances: list[Instance], *, client_token: str | None = None,
-                      whole: bool = False) -> list[dict]:
+                      whole: bool = False, written: Written | None = None) -> list[dict]:
     """Instances grouped by reservation, in order, with launch indexes and client tokens.
 
     `whole`: `instances` are every instance of their reservations (RunInstances' answer), and
     `client_token` the token they were launched with: then no query is needed for either.
+    `written`: the groups and tags a launch just gave every one of `instances` (no query either).
     """
     res_ids = list(dict.fromkeys(inst.reservation_id for inst in instances))
     if client_token is None:
@@ -183,7 +193,7 @@ def reservation_items(user, instances: list[Instance], *, client_token: str | No
             "ownerId": account_id(user),
             "groupSet": [],
             "instancesSet": [instance_item(inst, index=order.index(inst.pk) if inst.pk in order else 0,
-                                           client_token=tokens.get(res_id, "")) for inst in members],
+                                           client_token=tokens.get(res_id, ""), written=written) for inst in members],
         })
     return out
 
