@@ -181,7 +181,8 @@ def step_advance(*, kind: str, object_id: int, seq: int) -> str:
         log.error("step message for unknown kind %r (object %s, seq %s) dropped", kind, object_id, seq)
         return "unknown kind"
     with transaction.atomic():
-        row = sk.locked().filter(pk=object_id).first()
+        # By primary key: no ORDER BY (first() would add one; this runs for every step message).
+        row = next(iter(sk.locked().filter(pk=object_id).order_by()), None)
         if row is None:
             return "gone"
         if row.step_seq != seq or not row.step:
