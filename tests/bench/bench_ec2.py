@@ -9,7 +9,8 @@ with a boto3 client each, for `--seconds`, against:
   dependency of Skyport), started here in the same run.
 
 Records under "ec2" in var/bench/results.json: skyport_loops_per_s, moto_loops_per_s, ratio, threads,
-plus per-side errors, CPU per loop (Skyport's web tier and worker, moto's server; from /proc), the load
+plus per-side errors, CPU per loop (Skyport's web tier, worker and PostgreSQL backends during the window, the
+worker and backends again once the pipeline settled; moto's server; all from /proc), the load
 average at the start, and how long Skyport's pipeline took to settle afterwards (every instance terminated,
 every claim released: the work was really done, not only acknowledged).
 
