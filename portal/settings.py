@@ -169,6 +169,9 @@ if SKYPORT_SIM_SPEED < 0:
 # that timeout, so recovery does not wait for it: the reconciler (beat) re-drives overdue steps within
 # a minute, and every step is idempotent, so a late redelivery is a no-op.
 SKYPORT_MAX_COUNTDOWN_S = 900
+# Seconds a step may run late past its countdown (plus half the countdown) before the reconciler
+# re-sends it (provisioning.pipeline.engine.step_grace_s).
+SKYPORT_STEP_GRACE_S = float(os.environ.get("SKYPORT_STEP_GRACE_S", "15"))
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None

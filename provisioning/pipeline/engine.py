@@ -25,8 +25,11 @@ from ..models import Stepped
 
 log = logging.getLogger("skyport.pipeline")
 
-# Extra time a step may take past its simulated duration before the reconciler calls it stuck.
-STEP_GRACE_S = 60.0
+# Extra time a step may take past its countdown before the reconciler calls it lost: a base for the
+# queue's latency and the step's own run (SKYPORT_STEP_GRACE_S) plus this share of the countdown, so
+# the grace scales with the simulated durations (and SKYPORT_SIM_SPEED) instead of a fixed minute.
+STEP_GRACE_SHARE = 0.5
+QUEUE_UNREACHABLE = "queued: the task queue is unreachable; it resumes by itself"
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,11 @@ def countdown_for(delay_s: float) -> float:
     return min(max(0.0, delay_s) * settings.SKYPORT_SIM_SPEED, settings.SKYPORT_MAX_COUNTDOWN_S)
 
 
+def step_grace_s(countdown: float) -> float:
+    """Seconds past a step's countdown before the reconciler re-sends it."""
+    return settings.SKYPORT_STEP_GRACE_S + STEP_GRACE_SHARE * max(0.0, countdown)
+
+
 def step_prepare(row: Stepped, step: str | None, delay_s: float = 0.0, wait_s: float = 0.0) -> float:
     """Only set the next step's fields (no message yet); returns the countdown for `step_dispatch`.
 
@@ -126,18 +134,19 @@ def step_prepare(row: Stepped, step: str | None, delay_s: float = 0.0, wait_s: f
     row.step = step or ""
     row.step_seq += 1
     row.step_attempts = 0
+    row.step_unsent_at = None
     if not step:
         row.step_due_at = None
         return 0.0
     countdown = max(countdown_for(delay_s), wait_s)
-    row.step_due_at = timezone.now() + timedelta(seconds=countdown + STEP_GRACE_S)
+    row.step_due_at = timezone.now() + timedelta(seconds=countdown + step_grace_s(countdown))
     return countdown
 
 
 def step_dispatch(row: Stepped, countdown: float = 0.0) -> None:
     """Enqueue the step set on `row` when the transaction commits (never if it rolls back)."""
     kind, pk, seq = kind_of(row, row.step).name, row.pk, row.step_seq
-    transaction.on_commit(lambda: step_enqueue(kind=kind, object_id=pk, seq=seq, countdown=countdown))
+    transaction.on_commit(lambda: step_publish(kind=kind, object_id=pk, seq=seq, countdown=countdown))
 
 
 def step_schedule(row: Stepped, step: str | None, delay_s: float = 0.0, wait_s: float = 0.0) -> None:
@@ -164,6 +173,28 @@ def step_enqueue(*, kind: str, object_id: int, seq: int, countdown: float = 0.0)
                     seq, kind, object_id, exc)
         return False
     return True
+
+
+def step_publish(*, kind: str, object_id: int, seq: int, countdown: float = 0.0, resend: bool = False) -> bool:
+    """Publish one step and keep the row's word on it: a failed publish marks the step unsent and
+    due now (the reconciler re-sends it on its first pass once the queue answers again); a re-send
+    that gets through clears the mark."""
+    sent = step_enqueue(kind=kind, object_id=object_id, seq=seq, countdown=countdown)
+    sk = _KINDS.get(kind)
+    if sk is None:
+        return bool(sent)
+    current = sk.model.objects.filter(pk=object_id, step_seq=seq)
+    if sent is False:  # (test doubles of step_enqueue return None: sent)
+        now = timezone.now()
+        current.update(step_unsent_at=now, step_due_at=now)
+    elif resend:
+        current.filter(step_unsent_at__isnull=False).update(step_unsent_at=None)
+    return sent is not False
+
+
+def step_note(row: Stepped) -> str:
+    """What the pages say about a pending step beyond its name ("" when there is nothing to say)."""
+    return QUEUE_UNREACHABLE if row.step and row.step_unsent_at else ""
 
 
 # --------------------------------------------------------------------------- running

@@ -81,7 +81,7 @@ def reconcile_row(*, kind: StepKind, object_id: int, now: datetime, budget: int,
             return "failed"
         overdue = max(0.0, (now - row.step_due_at).total_seconds())
         row.step_attempts += 1
-        row.step_due_at = now + timedelta(seconds=engine.STEP_GRACE_S)
+        row.step_due_at = now + timedelta(seconds=engine.step_grace_s(0.0))
         fields = ["step_attempts", "step_due_at"]
         if any(f.name == "updated_at" for f in row._meta.concrete_fields):
             fields.append("updated_at")
@@ -92,7 +92,7 @@ def reconcile_row(*, kind: StepKind, object_id: int, now: datetime, budget: int,
                             {"step": step, "seq": seq, "attempt": row.step_attempts})
         name, pk = kind.name, row.pk
         # Looked up at commit time (not bound now) so tests can capture dispatch.
-        transaction.on_commit(lambda: engine.step_enqueue(kind=name, object_id=pk, seq=seq, countdown=0.0))
+        transaction.on_commit(lambda: engine.step_publish(kind=name, object_id=pk, seq=seq, resend=True))
         report.redriven.append(label)
         return "redriven"
 

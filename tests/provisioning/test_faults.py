@@ -37,7 +37,7 @@ def settled(pks: list[int]) -> bool:
 
 def later():
     """A moment past every current step's deadline (countdowns here are a few seconds at most)."""
-    return timezone.now() + timedelta(seconds=engine.STEP_GRACE_S + 30)
+    return timezone.now() + timedelta(seconds=30 + engine.step_grace_s(30))
 
 
 def heal(pks: list[int], timeout: float = 120) -> None:

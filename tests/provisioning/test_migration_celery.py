@@ -142,7 +142,7 @@ def test_a_worker_sigkilled_mid_migration_is_healed_by_the_reconciler(sim_worker
 
     def healed() -> bool:
         if Migration.objects.filter(pk=mig.pk, status__in=MIGRATION_ACTIVE).exists():
-            reconcile(now=timezone.now() + timedelta(seconds=engine.STEP_GRACE_S + 60))
+            reconcile(now=timezone.now() + timedelta(seconds=engine.step_grace_s(60) + 60))
             return False
         return True
 

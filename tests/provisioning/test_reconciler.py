@@ -50,7 +50,7 @@ def test_an_overdue_step_is_redispatched_with_the_same_sequence_number(
     assert _capture_dispatch == [("instance", inst.pk, seq, 0.0)]
     inst.refresh_from_db()
     assert (inst.step, inst.step_seq, inst.step_attempts) == (step, seq, 1)
-    assert inst.step_due_at == now + timedelta(seconds=engine.STEP_GRACE_S)  # backs off: not every beat
+    assert inst.step_due_at == now + timedelta(seconds=engine.step_grace_s(0.0))  # backs off: not every beat
     assert reconcile(now=now + timedelta(seconds=1)).redriven == []
     event = Event.objects.get(instance=inst, action="instance.redrive")
     assert event.message == "The copy image step was 30 s overdue; re-dispatched it (attempt 1 of 5)"

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from provisioning.lifecycle import actions_allowed
 from provisioning.models import Event, Instance
+from provisioning.pipeline.engine import step_note
 from provisioning.services.instances import instance_login_hint
 from provisioning.services.security_groups import MAX_SECURITY_GROUPS
 
@@ -49,6 +50,9 @@ class InstanceSerializer(serializers.ModelSerializer):
     reservation_id = serializers.CharField(source="reservation.public_id", read_only=True)
     credentials = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField(help_text="actions the current state allows")
+    note = serializers.SerializerMethodField(
+        help_text="what else to know about the current step, e.g. 'queued: the task queue is unreachable; it "
+                  "resumes by itself' (null when there is nothing to say)")
     tags = serializers.SerializerMethodField(help_text="tags as {key: value} (set them with the EC2 API's CreateTags)")
 
     class Meta:
@@ -58,7 +62,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "appliance_name", "instance_type", "vcpus", "memory_mib", "disk_gib", "host", "availability_zone",
             "virt_mode", "private_ip", "hostname", "mac_address", "key_name", "security_groups", "placement_group",
             "reservation_id", "launched_at", "created_at", "updated_at", "terminated_at", "credentials", "actions",
-            "tags",
+            "tags", "note",
         ]
         read_only_fields = fields
 
@@ -68,6 +72,9 @@ class InstanceSerializer(serializers.ModelSerializer):
 
     def get_actions(self, inst: Instance) -> list[str]:
         return actions_allowed(inst)
+
+    def get_note(self, inst: Instance) -> str | None:
+        return step_note(inst) or None
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
     def get_tags(self, inst: Instance) -> dict[str, str]:

@@ -16,6 +16,7 @@ from provisioning.exceptions import NotFound, SkyportError
 from provisioning.filtersets import InstanceFilterSet
 from provisioning.lifecycle import TRANSITIONS
 from provisioning.models import Instance
+from provisioning.pipeline.engine import step_note
 from provisioning.pipeline.instance_steps import progress_with_title
 from provisioning.selectors import instance_events, instance_get, instance_list
 from provisioning.services.instances import instance_action, instance_credentials, instance_login_hint
@@ -81,6 +82,7 @@ def instance_context(inst: Instance) -> dict:
         "final": not inst.is_busy,
         "steps_title": title,
         "steps": steps,
+        "queue_note": step_note(inst),
         "events": list(instance_events(instance=inst)[:50]),
         "groups": list(inst.security_groups.prefetch_related("rules")),
         **credentials_context(inst),
