@@ -257,6 +257,11 @@ SKYPORT_DEFAULT_QUOTA = {
     "memory_mib": int(float(os.environ.get("SKYPORT_QUOTA_MEMORY_GIB", "50")) * 1024),
 }
 SKYPORT_USER_DATA_MAX_BYTES = 16 * 1024
+# A new key pair's private key waits (sealed, in the cache, never in the database) this long for its
+# one download.
+SKYPORT_PRIVATE_KEY_TTL_S = int(os.environ.get("SKYPORT_PRIVATE_KEY_TTL_S", "900"))
+# Tenants see an instance's availability zone, not the hypervisor host's name (as in OpenStack).
+SKYPORT_SHOW_HOSTS_TO_TENANTS = env_bool("SKYPORT_SHOW_HOSTS_TO_TENANTS", False)
 
 LOGGING = {
     "version": 1,

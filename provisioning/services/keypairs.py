@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -15,8 +14,8 @@ from ..exceptions import InvalidRequest
 from ..models import KeyPair
 from ..selectors import owned_get
 from .events import actor_name, event_record
+from .names import NAME_RE, NAME_RULE
 
-NAME_RE = re.compile(r"^[A-Za-z0-9 ._\-@+=,:/]{1,255}$")
 KEY_TYPES = ("ed25519", "rsa")
 UNSUPPORTED = "Unsupported key type '{kind}': paste an 'ssh-ed25519 AAAA…' or 'ssh-rsa AAAA…' public key."
 
@@ -57,7 +56,7 @@ def _validate_name(user, name: str) -> str:
     if not name:
         raise InvalidRequest({"name": "Give the key pair a name."})
     if not NAME_RE.match(name):
-        raise InvalidRequest({"name": "Use up to 255 letters, digits, spaces and ._-@+=,:/ characters."})
+        raise InvalidRequest({"name": NAME_RULE})
     if KeyPair.objects.filter(owner=user, name=name).exists():
         raise InvalidRequest({"name": f"You already have a key pair named '{name}'; choose another name."})
     return name

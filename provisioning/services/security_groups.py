@@ -12,6 +12,7 @@ from ..exceptions import InvalidRequest, InvalidState, NotFound
 from ..models import SecurityGroup, SecurityGroupRule
 from ..selectors import owned_get, ref_lookup
 from .events import actor_name, event_record
+from .names import NAME_RE, NAME_RULE
 
 PROTOCOLS = ("tcp", "udp", "icmp", "-1")
 MAX_RULES = 60  # inbound rules per security group (EC2's default limit)
@@ -58,8 +59,8 @@ def security_group_create(*, user, name: str, description: str = "", rules: Iter
     name = (name or "").strip()
     if not name:
         raise InvalidRequest({"name": "Give the security group a name."})
-    if len(name) > 255:
-        raise InvalidRequest({"name": "Security group names are at most 255 characters."})
+    if not NAME_RE.match(name):
+        raise InvalidRequest({"name": NAME_RULE})
     if SecurityGroup.objects.filter(owner=user, name=name).exists():
         raise InvalidRequest({"name": f"You already have a security group named '{name}'; choose another name."})
     rules = list(rules)

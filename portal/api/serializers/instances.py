@@ -4,6 +4,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.visibility import hosts_visible, mask_host
 from provisioning.lifecycle import actions_allowed
 from provisioning.models import Event, Instance
 from provisioning.pipeline.engine import step_note
@@ -43,7 +44,10 @@ class InstanceSerializer(serializers.ModelSerializer):
     vcpus = serializers.IntegerField(source="instance_type.vcpus", read_only=True)
     memory_mib = serializers.IntegerField(source="instance_type.memory_mib", read_only=True)
     disk_gib = serializers.IntegerField(source="instance_type.disk_gib", read_only=True)
-    host = serializers.CharField(source="host.name", read_only=True, allow_null=True, default=None)
+    host = serializers.SerializerMethodField(
+        help_text="the hypervisor host's name, for staff (tenants see `availability_zone`; null for them unless "
+                  "SKYPORT_SHOW_HOSTS_TO_TENANTS)")
+    state_reason = serializers.SerializerMethodField()
     security_groups = SecurityGroupRefSerializer(many=True, read_only=True)
     placement_group = serializers.CharField(source="placement_group.name", read_only=True, allow_null=True,
                                             default=None)
@@ -72,6 +76,12 @@ class InstanceSerializer(serializers.ModelSerializer):
 
     def get_actions(self, inst: Instance) -> list[str]:
         return actions_allowed(inst)
+
+    def get_host(self, inst: Instance) -> str | None:
+        return inst.host.name if inst.host_id and hosts_visible(_viewer(self)) else None
+
+    def get_state_reason(self, inst: Instance) -> str:
+        return mask_host(inst.state_reason, inst.host if inst.host_id else None, _viewer(self))
 
     def get_note(self, inst: Instance) -> str | None:
         return step_note(inst) or None
@@ -110,12 +120,30 @@ class InstanceCreateSerializer(StrictSerializer):
 
 class EventSerializer(serializers.ModelSerializer):
     instance = serializers.CharField(source="instance.public_id", read_only=True, allow_null=True, default=None)
-    host = serializers.CharField(source="host.name", read_only=True, allow_null=True, default=None)
+    host = serializers.SerializerMethodField(help_text="the host's name, for staff (null for tenants)")
+    message = serializers.SerializerMethodField()
 
     class Meta:
         model = Event
         fields = ["id", "created_at", "action", "level", "message", "actor", "instance", "host", "data"]
         read_only_fields = fields
+
+    def get_host(self, event: Event) -> str | None:
+        return event.host.name if event.host_id and hosts_visible(_viewer(self)) else None
+
+    def get_message(self, event: Event) -> str:
+        return mask_host(event.message, event.host if event.host_id else None, _viewer(self))
+
+    def to_representation(self, event: Event) -> dict:
+        data = super().to_representation(event)
+        if event.host_id and not hosts_visible(_viewer(self)) and isinstance(data.get("data"), dict):
+            data["data"] = {k: v for k, v in data["data"].items() if k not in {"host", "source", "destination"}}
+        return data
+
+
+def _viewer(serializer: serializers.Serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
 
 
 class ConsoleSerializer(serializers.Serializer):

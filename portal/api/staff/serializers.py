@@ -86,6 +86,12 @@ class StaffInstanceSerializer(InstanceSerializer):
         fields = InstanceSerializer.Meta.fields + ["owner"]
         read_only_fields = fields
 
+    def get_host(self, inst) -> str | None:
+        return inst.host.name if inst.host_id else None  # operators always see the host
+
+    def get_state_reason(self, inst) -> str:
+        return inst.state_reason
+
 
 # --------------------------------------------------------------------------- maintenance
 class NoteSerializer(StrictSerializer):

@@ -11,6 +11,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from portal.visibility import mask_host
 from provisioning.exceptions import NotFound
 from provisioning.filtersets import InstanceFilterSet
 from provisioning.models import Instance
@@ -140,7 +141,8 @@ class InstanceViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def console(self, request: Request, id: str) -> Response:  # noqa: A002
         inst = self.get_object()
-        return Response({"instance_id": inst.public_id, "output": inst.console_log})
+        return Response({"instance_id": inst.public_id,
+                         "output": mask_host(inst.console_log, inst.host if inst.host_id else None, request.user)})
 
     @extend_schema(summary="The instance's event log (newest first)", parameters=[INSTANCE_ID],
                    responses={200: EventSerializer(many=True), 404: E404})
@@ -148,7 +150,7 @@ class InstanceViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveMod
     def events(self, request: Request, id: str) -> Response:  # noqa: A002
         inst = self.get_object()
         page = self.paginate_queryset(instance_events(instance=inst).select_related("instance", "host"))
-        return self.get_paginated_response(EventSerializer(page, many=True).data)
+        return self.get_paginated_response(EventSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
         summary="Login credentials",

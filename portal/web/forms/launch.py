@@ -121,6 +121,10 @@ class LaunchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "placeholder": "#cloud-config"}),
     )
 
+    def clean_user_data(self) -> str:
+        """Browsers send a textarea with CRLF line endings; guests want LF."""
+        return (self.cleaned_data.get("user_data") or "").replace("\r\n", "\n").replace("\r", "\n")
+
     def __init__(self, *args, user, appliance: Appliance, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)

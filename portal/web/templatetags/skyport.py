@@ -9,11 +9,24 @@ from typing import Any
 
 from django import template
 
+from portal import visibility
 from provisioning.choices import Architecture, VirtMode
 from provisioning.lifecycle import actions_allowed
 from provisioning.units import mib_label
 
 register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def host_label(context, host) -> str:
+    """The host's name for staff (or everyone, with SKYPORT_SHOW_HOSTS_TO_TENANTS), else its zone."""
+    return visibility.host_label(host, context["request"].user) or "—"
+
+
+@register.simple_tag(takes_context=True)
+def tenant_text(context, text: str, host) -> str:
+    """`text` (an event, the console) with the host's name replaced by its zone for a tenant."""
+    return visibility.mask_host(text or "", host, context["request"].user)
 
 CATEGORY_LABELS = {"os": "Base OS", "cms": "CMS", "devops": "DevOps", "web": "Web stack"}
 

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from provisioning.exceptions import InvalidRequest, NotFound
@@ -28,7 +29,9 @@ def keypairs(request: HttpRequest) -> HttpResponse:
                 create_form = KeyPairCreateForm(request.POST, prefix="create")
                 if create_form.is_valid():
                     created = keypair_create(user=request.user, **create_form.cleaned_data)
-                    private_keys.remember(request, created.key_pair, created.private_key_pem)
+                    if not private_keys.remember(request, created.key_pair, created.private_key_pem):
+                        return private_keys.show_now(request, created.key_pair, created.private_key_pem,
+                                                     next_url=reverse("keypairs"), next_label="Key pairs")
                     messages.success(request, f"Key pair {created.key_pair.name} created. Save the private key "
                                               "now: Skyport does not keep it.")
                     return redirect("keypairs")
@@ -65,7 +68,8 @@ def keypair_remove(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def keypair_download(request: HttpRequest, public_id: str) -> HttpResponse:
-    """The new private key as a .pem file, exactly once: the session forgets it on the way out."""
+    """The new private key as a .pem file, exactly once: it is erased on the way out (410 afterwards,
+    and once it has expired)."""
     entry = private_keys.take(request, public_id)
     if entry is None:
         if keypair_list(user=request.user).filter(public_id=public_id).exists():

@@ -5,8 +5,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from portal.visibility import host_label
 from provisioning.exceptions import InsufficientCapacity, InvalidRequest, QuotaExceeded, SkyportError
 from provisioning.models import Appliance, Reservation
 from provisioning.selectors import instance_type_list
@@ -53,8 +55,8 @@ def _launch(request: HttpRequest, form: LaunchForm) -> Reservation | None:
     except SkyportError as exc:
         form.add_error(None, exc.message)
         return None
-    if result.private_key_pem:
-        private_keys.remember(request, result.key_pair, result.private_key_pem)
+    if result.private_key_pem and not private_keys.remember(request, result.key_pair, result.private_key_pem):
+        form.key_now = (result.key_pair, result.private_key_pem)  # the cache is down: show it in the answer
     return result.reservation
 
 
@@ -101,12 +103,16 @@ def launch(request: HttpRequest, slug: str) -> HttpResponse:
         form = LaunchForm(request.POST, user=request.user, appliance=appliance)
         if form.is_valid():
             reservation = _launch(request, form)
+            if reservation is not None and getattr(form, "key_now", None):
+                return private_keys.show_now(request, *form.key_now, next_url=reverse("instances"),
+                                             next_label="My instances")
             if reservation is not None:
                 instances = list(reservation.instances.order_by("id"))
                 if len(instances) == 1:
                     inst = instances[0]
                     messages.success(request, f"Launching {inst.public_id} ({appliance.name}, "
-                                              f"{inst.instance_type.name}) on {inst.host.name}.",
+                                              f"{inst.instance_type.name}) on "
+                                              f"{host_label(inst.host, request.user)}.",
                                      extra_tags=flash_id(inst))
                     return redirect(inst.get_absolute_url())
                 messages.success(request, f"Launching {len(instances)} instances of {appliance.name} "
