@@ -9,12 +9,12 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import mixins, viewsets
-from rest_framework.pagination import PageNumberPagination
 
 from provisioning.exceptions import NotFound
 from provisioning.models.access import OwnedResource
 from provisioning.selectors import owned_get
 
+from .pagination import Pagination
 from .parsers import PARSER_CLASSES
 from .serializers import ErrorSerializer
 
@@ -35,12 +35,6 @@ class SafeLookupMixin(SafeParsingMixin):
         for value in kwargs.values():
             if "\x00" in str(value):
                 raise NotFound("No such object: identifiers and names never contain NUL characters.")
-
-
-class Pagination(PageNumberPagination):
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
 
 
 def err(description: str, serializer=ErrorSerializer) -> OpenApiResponse:

@@ -17,6 +17,13 @@ from provisioning.exceptions import InvalidRequest
 from provisioning.services.security_groups import MAX_RULES, RuleSpec, rule_parse
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false (JSON, or the words in a form), not DRF's wider "1", "0", "yes", "on"."""
+
+    TRUE_VALUES = {True, "true", "True"}
+    FALSE_VALUES = {False, "false", "False"}
+
+
 class TextField(serializers.CharField):
     """A string, and only a string: DRF's CharField would quietly turn 5 into "5" (a name, or user
     data the instance would run)."""

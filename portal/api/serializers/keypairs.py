@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from provisioning.models import KeyPair
 
-from .base import StrictSerializer
+from .base import StrictSerializer, TextField
 
 
 class KeyPairSerializer(serializers.ModelSerializer):
@@ -29,7 +29,7 @@ class KeyPairCreatedSerializer(KeyPairSerializer):
 
 
 class KeyPairCreateSerializer(StrictSerializer):
-    name = serializers.CharField(allow_blank=True)
-    key_type = serializers.CharField(required=False, default="ed25519", help_text="ed25519 (default) or rsa")
-    public_key = serializers.CharField(required=False, allow_blank=True, default="",
+    name = TextField(allow_blank=True)
+    key_type = TextField(required=False, default="ed25519", help_text="ed25519 (default) or rsa")
+    public_key = TextField(required=False, allow_blank=True, default="",
                                        help_text="import this OpenSSH public key instead of generating a pair")

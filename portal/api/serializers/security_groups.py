@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from provisioning.models import SecurityGroup
 
-from .base import RuleListField, StrictSerializer
+from .base import RuleListField, StrictSerializer, TextField
 
 
 class SecurityGroupRuleSerializer(serializers.Serializer):
@@ -27,6 +27,6 @@ class SecurityGroupSerializer(serializers.ModelSerializer):
 
 
 class SecurityGroupCreateSerializer(StrictSerializer):
-    name = serializers.CharField(allow_blank=True)
-    description = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
+    name = TextField(allow_blank=True)
+    description = TextField(required=False, allow_blank=True, default="", max_length=255)
     rules = RuleListField(required=False, default=list)

@@ -14,6 +14,7 @@ from provisioning.models import AccessKey
 from provisioning.services.access_keys import access_key_create, access_key_get, access_key_list, access_key_revoke
 
 from ..parsers import PARSER_CLASSES
+from ..serializers.base import StrictBooleanField
 
 
 class AccessKeySerializer(serializers.ModelSerializer):
@@ -31,7 +32,7 @@ class AccessKeySerializer(serializers.ModelSerializer):
 
 class AccessKeyCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="", max_length=255)
-    read_only = serializers.BooleanField(required=False, default=False,
+    read_only = StrictBooleanField(required=False, default=False,
                                          help_text="true: the key may only call Describe*/Get* actions")
 
 

@@ -6,9 +6,8 @@ POST /api/v1/auth/token/ goes through ``authenticate(request, ...)``, so the log
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import PageNumberPagination
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +17,7 @@ from portal.auth import lockout_response
 from portal.models import ApiToken
 from portal.tokens import token_issue, token_list, token_revoke
 
+from ..base import Pagination
 from ..parsers import PARSER_CLASSES
 from ..serializers import ErrorSerializer
 
@@ -103,22 +103,18 @@ class TokenView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenPagination(PageNumberPagination):
-    page_size = 25
-    page_size_query_param = "page_size"
-    max_page_size = 100
-
-
-class TokenListView(APIView):
+@extend_schema_view(get=extend_schema(
+    tags=["auth"], summary="Your API tokens",
+    description="Tokens that have not expired, newest first; the keys themselves are never shown again, only "
+                "their first characters (`prefix`)."))
+class TokenListView(generics.ListAPIView):
     parser_classes = PARSER_CLASSES
+    serializer_class = TokenSerializer
+    pagination_class = Pagination
+    filter_backends: list = []
 
-    @extend_schema(tags=["auth"], responses={200: TokenSerializer(many=True)}, summary="Your API tokens",
-                   description="Tokens that have not expired, newest first; the keys themselves are never shown "
-                               "again, only their first characters (`prefix`).")
-    def get(self, request: Request) -> Response:
-        paginator = TokenPagination()
-        page = paginator.paginate_queryset(token_list(user=request.user), request, view=self)
-        return paginator.get_paginated_response(TokenSerializer(page, many=True).data)
+    def get_queryset(self):
+        return token_list(user=self.request.user)
 
 
 class TokenDetailView(APIView):

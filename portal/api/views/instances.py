@@ -95,7 +95,7 @@ class InstanceViewSet(SafeLookupMixin, mixins.ListModelMixin, mixins.RetrieveMod
         request=InstanceCreateSerializer, parameters=[IDEMPOTENCY_KEY, REPLAYED],
         responses={202: InstanceSerializer, **LAUNCH_ERRORS},
         examples=[OpenApiExample("LAMP server", request_only=True, value={
-            "appliance": "ubuntu-lamp", "instance_type": "t3.small", "name": "web-1", "key_name": "laptop",
+            "appliance": "ubuntu-lamp", "instance_type": "t3.small", "name": "web-1",
             "rules": [{"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr": "0.0.0.0/0"}]})],
     )
     def create(self, request: Request) -> Response:
