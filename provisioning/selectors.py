@@ -8,9 +8,20 @@ from django.db.models import Count, F, FloatField, Model, Q, QuerySet
 from django.db.models.functions import Cast, NullIf
 
 from . import driver
-from .choices import LIVE_STATES, MIGRATION_ACTIVE, InstanceState
+from .choices import LIVE_STATES, MAINTENANCE_ACTIVE, MIGRATION_ACTIVE, MIGRATION_MOVING, InstanceState
 from .exceptions import NotFound
-from .models import Appliance, Claim, Event, Host, Instance, InstanceType, KeyPair, Migration, SecurityGroup
+from .models import (
+    Appliance,
+    Claim,
+    Event,
+    Host,
+    Instance,
+    InstanceType,
+    KeyPair,
+    Maintenance,
+    Migration,
+    SecurityGroup,
+)
 from .models.access import OwnedResource
 
 M = TypeVar("M", bound=Model)
@@ -258,3 +269,50 @@ def migration_get(*, public_id: str) -> Migration:
     if mig is None:
         raise NotFound(f"Migration '{public_id}' does not exist.")
     return mig
+
+
+# --------------------------------------------------------------------------- staff: maintenance
+@dataclass
+class HostMaintenance:
+    """A host's maintenance as the console shows it: the row, what is left and why (read live while
+    entering), and its moves against the host's migration slots."""
+
+    host: Host
+    maintenance: Maintenance | None
+    remaining: list[dict] = field(default_factory=list)
+    moves: list[Migration] = field(default_factory=list)
+    slots: int = 0
+
+    @property
+    def entering(self) -> bool:
+        return self.maintenance is not None and self.maintenance.status == "entering"
+
+    @property
+    def moving(self) -> int:
+        return sum(1 for m in self.moves if m.status in MIGRATION_MOVING)
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for m in self.moves if m.status not in MIGRATION_MOVING)
+
+
+def maintenance_status(*, host: Host) -> HostMaintenance:
+    from .pipeline.maintenance_steps import maintenance_remaining
+    from .services.migrations import migration_slots
+
+    m = Maintenance.objects.filter(host=host, status__in=MAINTENANCE_ACTIVE).first()
+    out = HostMaintenance(host=host, maintenance=m, slots=migration_slots(host))
+    if m is not None:
+        out.remaining = maintenance_remaining(m)
+        out.moves = list(migration_list(status=list(MIGRATION_ACTIVE)).filter(source_host=host)
+                         .order_by("created_at", "id"))
+    return out
+
+
+def maintenance_list(*, limit: int = 30) -> list[Maintenance]:
+    """Active maintenances first, then the latest that ended."""
+    active = list(Maintenance.objects.filter(status__in=MAINTENANCE_ACTIVE).select_related("host")
+                  .order_by("created_at"))
+    ended = list(Maintenance.objects.exclude(status__in=MAINTENANCE_ACTIVE).select_related("host")
+                 .order_by("-created_at")[:limit])
+    return active + ended

@@ -103,3 +103,16 @@ class DryRunForm(NoColonMixin, forms.Form):
             self.add_error("virt_mode", f"{app.name} cannot run in {mode} mode; it supports "
                                         f"{', '.join(app.supported_modes)}.")
         return data
+
+
+THRESHOLD_LEVELS = [
+    (1, "1 — conservative: only a badly skewed fleet"), (2, "2"), (3, "3 — default"), (4, "4"),
+    (5, "5 — aggressive: even a slight gain"),
+]
+
+
+class ThresholdForm(NoColonMixin, forms.Form):
+    """The balancer's threshold level to preview (DRS's migration threshold: 1 moves least, 5 most)."""
+
+    threshold = forms.TypedChoiceField(label="Threshold level", choices=THRESHOLD_LEVELS, coerce=int,
+                                       required=False)

@@ -1,7 +1,9 @@
 """The operator console end to end in headless Chromium, on a live server with a real Celery worker.
 
 Staff log in, open the fleet overview, start a live migration from a host page and watch it complete
-with its round chart drawn and its downtime shown. A tenant gets no console link and is refused on every
+with its round chart drawn and its downtime shown; put a host into maintenance from its page (the
+preflight first) and see it reach `maintenance` with every guest running elsewhere; apply a balancing
+recommendation. A tenant gets no console link and is refused on every
 console address. Every console page is saved at 1366x900 and 390x844 under var/test-artifacts/console/
 (the README's operator walk-through uses copies under docs/console/).
 """
@@ -16,6 +18,7 @@ from django.conf import settings
 from provisioning.models import Host, Instance, Migration
 from provisioning.services.claims import ledger_audit
 from provisioning.services.launch import instance_launch
+from provisioning.services.quotas import quota_set
 from tests.fixtures_runtime import wait_for
 
 pytestmark = pytest.mark.browser
@@ -38,12 +41,14 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1366, "height": 900})
 
 
-def guests_on(user, host: Host, n: int, itype: str = "t3.small") -> list[Instance]:
+def guests_on(user, host: Host, n: int, itype: str = "t3.small", appliance: str = "ubuntu-lamp",
+              name: str = "web") -> list[Instance]:
     """`n` running guests of `user` on `host` (the other hosts disabled while they are placed)."""
+    quota_set(user=user, instances=1000, vcpus=10_000, memory_mib=100 * 1024 * 1024)
     others = list(Host.objects.exclude(pk=host.pk).filter(state="enabled").values_list("pk", flat=True))
     Host.objects.filter(pk__in=others).update(state="disabled")
     try:
-        res = instance_launch(user=user, appliance="ubuntu-lamp", instance_type=itype, max_count=n, name="web")
+        res = instance_launch(user=user, appliance=appliance, instance_type=itype, max_count=n, name=name)
     finally:
         Host.objects.filter(pk__in=others).update(state="enabled")
     ids = list(res.reservation.instances.values_list("pk", flat=True))
@@ -70,11 +75,12 @@ def test_staff_migrate_a_guest_from_the_console(browser_page, celery_worker, cat
     source = Host.objects.get(name="hv-01")
     Host.objects.filter(name__in=["hv-01", "hv-03"]).update(nic_mibps=80.0)  # a few rounds to chart
     guest = guests_on(user, source, 3)[0]
+    guests_on(user, Host.objects.get(name="hv-05"), 12, itype="m5.large", appliance="debian-12", name="db")
 
     login(page, "root", "root-pass-123")
     page.get_by_role("link", name="Console").click()
     expect(page.get_by_role("heading", name="Fleet overview")).to_be_visible()
-    expect(page.locator("#running-count")).to_have_text("3")
+    expect(page.locator("#running-count")).to_have_text("15")
     shoot(page, "fleet")
 
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Hosts").click()
@@ -83,7 +89,7 @@ def test_staff_migrate_a_guest_from_the_console(browser_page, celery_worker, cat
     expect(page).to_have_url(re.compile(r"availability_zone=sky-1a"))
     expect(page.locator("#host-table")).not_to_contain_text("hv-02")
     page.get_by_role("link", name="Memory").click()  # sort by memory share, fullest first
-    expect(page.locator("#host-table tbody tr").first).to_contain_text("hv-01")
+    expect(page.locator("#host-table tbody tr").first).to_contain_text("hv-05")
     shoot(page, "hosts")
 
     page.locator("#host-table").get_by_role("link", name="hv-01").click()
@@ -118,6 +124,43 @@ def test_staff_migrate_a_guest_from_the_console(browser_page, celery_worker, cat
     expect(page.locator("#candidates tbody tr")).to_have_count(16)
     expect(page.locator("#candidate-note")).to_contain_text("at most 16")
     shoot(page, "placement")
+
+    # Maintenance of hv-01: the preflight first (nothing moves), then enter, then watch it empty.
+    page.goto("/console/hosts/hv-01/")
+    page.get_by_role("link", name="Maintenance preflight…").click()
+    expect(page.locator("#preflight tbody tr")).to_have_count(2)
+    expect(page.locator("#preflight-summary")).to_contain_text("hv-01: 2 guest(s)")
+    assert Host.objects.get(name="hv-01").state == "enabled"
+    shoot(page, "maintenance-preflight")
+    page.get_by_label("Reason").fill("BIOS update")
+    page.get_by_role("button", name="Enter maintenance").click()
+    expect(page.locator("#maintenance-status")).to_have_text("in maintenance", timeout=90_000)
+    expect(page.locator("#maintenance-done")).to_contain_text("hv-01 is empty")
+    host = Host.objects.get(name="hv-01")
+    assert host.state == "maintenance" and host.instances_used == 0
+    moved = Instance.objects.filter(owner=user, name__startswith="web")
+    assert all(i.state == "running" and i.host_id != host.pk for i in moved), [(i.state, i.host_id) for i in moved]
+    shoot(page, "maintenance")
+    page.get_by_label("New hypervisor version").fill("7.1.0")
+    page.get_by_role("button", name=re.compile("Upgrade from")).click()
+    expect(page.locator(".messages")).to_contain_text("hv-01 now runs hypervisor 7.1.0")
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Maintenance").click()
+    expect(page.locator("#maintenances")).to_contain_text("in maintenance")
+    shoot(page, "maintenance-list")
+
+    # Balancing: hv-05 carries 12 guests, the rest of the fleet little; apply the first recommendation.
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Balancing").click()
+    first = page.locator("#recommendations tbody tr").first
+    expect(first).to_contain_text("hv-05")
+    shoot(page, "balancing")
+    moved_id = first.get_attribute("id").removeprefix("rec-")
+    first.get_by_role("button", name=f"Apply the move of {moved_id}").click()
+    expect(page.locator(".messages")).to_contain_text("1 balancing migration(s) started")
+    wait_for(lambda: Migration.objects.filter(instance__public_id=moved_id, status="completed").exists(),
+             timeout=90, message=f"the balancing move of {moved_id}")
+    assert Instance.objects.get(public_id=moved_id).host.name != "hv-05"
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Fleet").click()
+    shoot(page, "fleet-after")
     assert ledger_audit() == []
 
 
@@ -127,7 +170,8 @@ def console_paths() -> list[str]:
     mig = Migration.objects.order_by("id").first()
     return ["/console/", "/console/hosts/", f"/console/hosts/{host.name}/", "/console/instances/",
             f"/console/instances/{inst.public_id}/", f"/console/instances/{inst.public_id}/migrate/",
-            "/console/migrations/", f"/console/migrations/{mig.public_id}/", "/console/placement/"]
+            "/console/migrations/", f"/console/migrations/{mig.public_id}/", "/console/maintenance/",
+            f"/console/hosts/{host.name}/maintenance/", "/console/balancing/", "/console/placement/"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -36,3 +36,25 @@ def small_fleet(db):
         except SkyportError:
             continue
     return report
+
+
+def guests_on(user, host_name: str, count: int, *, instance_type: str = "m5.large", appliance: str = "debian-12"):
+    """`count` running guests of `user` on `host_name` (the other hosts of its zone disabled while they are
+    placed), run to `running` inline."""
+    from provisioning.models import Host
+    from provisioning.services.quotas import quota_set
+    from tests.factories import instance_factory
+    from tests.fixtures_domain import drain
+
+    quota_set(user=user, instances=1000, vcpus=10_000, memory_mib=100 * 1024 * 1024)
+    host = Host.objects.get(name=host_name)
+    others = list(Host.objects.filter(availability_zone=host.availability_zone, state="enabled")
+                  .exclude(pk=host.pk).values_list("pk", flat=True))
+    Host.objects.filter(pk__in=others).update(state="disabled")
+    try:
+        guests = instance_factory(user, count, appliance=appliance, instance_type=instance_type,
+                                  availability_zone=host.availability_zone)
+    finally:
+        Host.objects.filter(pk__in=others).update(state="enabled")
+    drain()
+    return guests

@@ -27,6 +27,8 @@ def console_urls() -> list[tuple[str, dict]]:
         (f"/console/instances/{inst.public_id}/", {}), (f"/console/instances/{inst.public_id}/migrate/", {}),
         ("/console/migrations/", {}), ("/console/migrations/?status=accepted", HX),
         (f"/console/migrations/{mig.public_id}/", {}), (f"/console/migrations/{mig.public_id}/", HX),
+        ("/console/maintenance/", {}), (f"/console/hosts/{host.name}/maintenance/", {}),
+        ("/console/balancing/", {}), ("/console/balancing/?threshold=5", {}),
         ("/console/placement/", {}), ("/console/placement/?appliance=ubuntu-22-04&instance_type=t3.small", {}),
     ]
 
@@ -67,9 +69,23 @@ def _queries(client: Client, url: str, headers: dict) -> int:
 def test_query_counts_do_not_grow_with_the_fleet(staff, small_fleet):
     from provisioning.fixtures.fleet import fleet_build
 
-    urls = console_urls()
+    urls = [(url, h) for url, h in console_urls() if not url.startswith("/console/balancing/")]
     small = {url + str(h): _queries(staff, url, h) for url, h in urls}
     fleet_build(hosts=190, instances=600, prefix="lg", seed=4)
     assert Host.objects.count() == 200
     large = {url + str(h): _queries(staff, url, h) for url, h in urls}
     assert large == small
+
+
+def test_the_balancing_page_is_bounded_by_the_search_not_the_fleet(staff, small_fleet, settings):
+    """The balancer's search looks at a fixed number of hosts and guests per move (its constants), so
+    the page's queries are bounded by those, whatever the fleet's size; which moves it weighs depends
+    on the loads, so the exact count is not the same from one fleet to the next."""
+    from provisioning.fixtures.fleet import fleet_build
+    from provisioning.services.balancing import GUESTS_PER_SOURCE, SOURCES_PER_PASS
+
+    fleet_build(hosts=190, instances=600, prefix="lg", seed=4)
+    moves = settings.SKYPORT_BALANCING["max_moves"]
+    bound = 10 + moves * SOURCES_PER_PASS * (1 + 2 * GUESTS_PER_SOURCE)
+    for level in (3, 5):
+        assert _queries(staff, f"/console/balancing/?threshold={level}", {}) <= bound

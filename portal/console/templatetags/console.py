@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 from django.http import QueryDict
 
-from provisioning.choices import MIGRATION_STATUS_COLOURS
+from provisioning.choices import MIGRATION_STATUS_COLOURS, MaintenanceStatus
 from provisioning.units import mib_label
 
 register = template.Library()
@@ -108,3 +108,10 @@ def migration_badge(migration) -> dict[str, Any]:
     """A migration's status badge, coloured from `MIGRATION_STATUS_COLOURS` (pulses while it moves)."""
     return {"state": migration.get_status_display(), "colour": MIGRATION_STATUS_COLOURS.get(migration.status, "grey"),
             "busy": not migration.is_final}
+
+
+@register.inclusion_tag("web/_badge.html")
+def maintenance_badge(maintenance) -> dict[str, Any]:
+    """A maintenance's status badge, coloured from `MaintenanceStatus` (pulses while entering)."""
+    return {"state": maintenance.get_status_display(), "colour": MaintenanceStatus.colour(maintenance.status),
+            "busy": maintenance.status == "entering"}
