@@ -95,3 +95,14 @@ def test_maintenance_and_balancing_pages_are_staff_only(staff, tenant, client, c
     for url in ("/console/hosts/hv-01/maintenance/enter/", "/console/balancing/apply/"):
         assert tenant.post(url, {"confirm": "yes"}).status_code == 403, url
     assert Host.objects.get(name="hv-01").state == "enabled" and Migration.objects.count() == 0
+
+
+def test_the_host_page_offers_upgrade_and_exit_in_maintenance(staff, catalog):
+    staff.post("/console/hosts/hv-02/maintenance/enter/", {})
+    drain()  # an empty host is in maintenance at once
+    page = staff.get("/console/hosts/hv-02/").content.decode()
+    assert "Upgrade the hypervisor" in page and "Exit maintenance" in page
+    staff.post("/console/hosts/hv-02/upgrade/", {"version": "8.0"})
+    staff.post("/console/hosts/hv-02/maintenance/exit/", {})
+    host = Host.objects.get(name="hv-02")
+    assert (host.state, host.hypervisor_version) == ("enabled", "8.0")
