@@ -22,7 +22,7 @@ def tenant(user) -> Client:
 @pytest.fixture
 def small_fleet(db):
     """10 hosts with 30 running instances of synthetic tenants (provisioning.fixtures.fleet), one of them
-    live-migrating (accepted, not moved yet: no step runs in these tests)."""
+    live-migrating and the last host entering maintenance (accepted, nothing moved: no step runs here)."""
     from provisioning.exceptions import SkyportError
     from provisioning.fixtures.fleet import fleet_build
     from provisioning.models import Instance
@@ -35,6 +35,10 @@ def small_fleet(db):
             break
         except SkyportError:
             continue
+    from provisioning.models import Host
+    from provisioning.services.maintenance import maintenance_enter
+
+    maintenance_enter(host=Host.objects.order_by("name").last(), actor="root", note="page tests")
     return report
 
 

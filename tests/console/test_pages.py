@@ -19,6 +19,7 @@ def console_urls() -> list[tuple[str, dict]]:
     host = Host.objects.order_by("name").first()
     inst = Instance.objects.filter(state="running").order_by("public_id").first()
     mig = Migration.objects.order_by("id").first()
+    draining = Host.objects.get(state="entering_maintenance")
     return [
         ("/console/", {}), ("/console/", HX),
         ("/console/hosts/", {}), ("/console/hosts/?state=enabled&sort=-memory", HX),
@@ -28,6 +29,7 @@ def console_urls() -> list[tuple[str, dict]]:
         ("/console/migrations/", {}), ("/console/migrations/?status=accepted", HX),
         (f"/console/migrations/{mig.public_id}/", {}), (f"/console/migrations/{mig.public_id}/", HX),
         ("/console/maintenance/", {}), (f"/console/hosts/{host.name}/maintenance/", {}),
+        (f"/console/hosts/{draining.name}/maintenance/", {}), (f"/console/hosts/{draining.name}/maintenance/", HX),
         ("/console/balancing/", {}), ("/console/balancing/?threshold=5", {}),
         ("/console/placement/", {}), ("/console/placement/?appliance=ubuntu-22-04&instance_type=t3.small", {}),
     ]
