@@ -72,6 +72,8 @@ def test_staff_migrate_a_guest_from_the_console(browser_page, celery_worker, cat
     from playwright.sync_api import expect
 
     page = browser_page
+    violations: list[str] = []  # the Content-Security-Policy allows the vendored chart library, nothing inline
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     source = Host.objects.get(name="hv-01")
     Host.objects.filter(name__in=["hv-01", "hv-03"]).update(nic_mibps=80.0)  # a few rounds to chart
     guest = guests_on(user, source, 3)[0]
@@ -162,6 +164,7 @@ def test_staff_migrate_a_guest_from_the_console(browser_page, celery_worker, cat
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Fleet").click()
     shoot(page, "fleet-after")
     assert ledger_audit() == []
+    assert violations == []
 
 
 def console_paths() -> list[str]:
