@@ -60,7 +60,9 @@ class HostForm(forms.ModelForm):
             if name in data:
                 setattr(probe, name, data[name])
         was = self.instance.state if self.instance.pk else None
-        for name, message in host_problems(probe, reason=data.get("reason") or "", was=was).items():
+        version_was = self.instance.hypervisor_version if self.instance.pk else None
+        for name, message in host_problems(probe, reason=data.get("reason") or "", was=was,
+                                           version_was=version_was).items():
             self.add_error(name if name in self.fields else None, message)
         return data
 

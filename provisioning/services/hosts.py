@@ -7,6 +7,7 @@ Moving guests off a host is the maintenance service's work; this refuses to hide
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -29,13 +30,37 @@ SIZING = ("sockets", "cores_per_socket", "threads_per_core", "memory_mib", "rese
           "max_instances")
 
 
-def host_problems(host: Host, *, reason: str = "", was: str | None = None) -> dict[str, str]:
+VERSION_RE = re.compile(r"^\d{1,4}(\.\d{1,4}){0,3}$")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A hypervisor version as numbers, for "is it older": a live migration never goes to an older one."""
+    return tuple(int(x) for x in "".join(c if c.isdigit() else " " for c in version).split()) or (0,)
+
+
+def _version_problems(host: Host, version_was: str | None) -> dict[str, str]:
+    if version_was is None or host.hypervisor_version == version_was:
+        return {}
+    if not VERSION_RE.match(str(host.hypervisor_version or "")):
+        return {"hypervisor_version": "Give a version such as 7.0.4 (numbers separated by dots)."}
+    if host.instances_used:
+        return {"hypervisor_version": (
+            f"{host.name} runs {host.instances_used} instances: enter maintenance first (it live-migrates them "
+            f"away), then upgrade its hypervisor from {version_was} "
+            f"(/api/v1/staff/hosts/{host.name}/hypervisor-upgrade/, or Upgrade on the console's host page).")}
+    return {}
+
+
+def host_problems(host: Host, *, reason: str = "", was: str | None = None,
+                  version_was: str | None = None) -> dict[str, str]:
     """What is wrong with `host` as changed (field -> what to fix; empty if nothing). Does not write.
 
     `was` is the state before the change: disabling needs a reason, and a host that still runs
     guests cannot be put in maintenance by hand (the maintenance service moves them first).
+    `version_was` is the hypervisor version before: it changes under no running guest (the
+    maintenance's upgrade is the way for a host in use).
     """
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = _version_problems(host, version_was)
     for name in RATIOS:
         value = getattr(host, name)
         if value is not None and value <= 0:
@@ -73,7 +98,7 @@ def host_problems(host: Host, *, reason: str = "", was: str | None = None) -> di
     return errors
 
 
-def _check(host: Host, *, reason: str = "", was: str | None = None) -> None:
+def _check(host: Host, *, reason: str = "", was: str | None = None, version_was: str | None = None) -> None:
     """Field errors and the rules above, all named in one InvalidRequest (the CHECK constraints are
     left to the database: the rules say the same thing with the numbers and what to do)."""
     errors: dict[str, list[str]] = {}
@@ -81,7 +106,7 @@ def _check(host: Host, *, reason: str = "", was: str | None = None) -> None:
         host.full_clean(exclude=["cached_appliances"], validate_constraints=False)
     except ValidationError as exc:
         errors = {name: list(messages) for name, messages in exc.message_dict.items()}
-    for name, message in host_problems(host, reason=reason, was=was).items():
+    for name, message in host_problems(host, reason=reason, was=was, version_was=version_was).items():
         errors.setdefault(name, []).append(message)
     if errors:
         raise InvalidRequest(errors)
@@ -105,7 +130,8 @@ def host_update(*, actor: str, host: Host, reason: str = "", **changes: Any) -> 
         before = {name: getattr(locked, name) for name in changes}
         for name, value in changes.items():
             setattr(locked, name, value)
-        _check(locked, reason=reason, was=before.get("state", locked.state))
+        _check(locked, reason=reason, was=before.get("state", locked.state),
+               version_was=before.get("hypervisor_version"))
         locked.save()
         changed = {name: [before[name], getattr(locked, name)] for name in changes
                    if before[name] != getattr(locked, name)}

@@ -16,7 +16,6 @@ host to `enabled`: every guest is running either where it was or where it went.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
@@ -42,6 +41,7 @@ from ..placement.weighers import multiplier
 from ..units import mib_label
 from .claims import claim_first, claim_release
 from .events import event_record
+from .hosts import VERSION_RE, version_key
 from .migrations import migration_abort
 from .place import address_allocate
 
@@ -90,9 +90,6 @@ def _setting(name: str, default):
     return getattr(settings, name, default)
 
 
-def _version(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in "".join(c if c.isdigit() else " " for c in v).split()) or (0,)
-
 
 def guest_request(inst: Instance, source: Host) -> PlacementRequest:
     """Where this guest may go now: the launch's filters, its zone and mode kept, not its host."""
@@ -115,7 +112,7 @@ def _destination(inst: Instance, source: Host, added: dict[int, list[int]], live
     older, fitting = [], []
     for rank, option in enumerate(options):
         host = option.host
-        if live and _version(host.hypervisor_version) < _version(source.hypervisor_version):
+        if live and version_key(host.hypervisor_version) < version_key(source.hypervisor_version):
             older.append(host.name)
             continue  # a live migration never goes to an older hypervisor
         extra = added.get(host.pk, [0, 0, 0, 0])
@@ -324,9 +321,6 @@ def maintenance_exit(*, host: Host, actor: str, note: str = "") -> Maintenance:
     return m
 
 
-VERSION_RE = re.compile(r"^\d{1,4}(\.\d{1,4}){0,3}$")
-
-
 def host_hypervisor_upgrade(*, host: Host, version: str, actor: str) -> Host:
     """Install another hypervisor version: only in maintenance (no guest runs there), never older."""
     version = str(version or "").strip()
@@ -338,7 +332,7 @@ def host_hypervisor_upgrade(*, host: Host, version: str, actor: str) -> Host:
             raise InvalidState(f"{locked.name} is {locked.get_state_display()}: upgrade its hypervisor only in "
                                "maintenance (enter maintenance first; it moves the guests away).")
         old = locked.hypervisor_version
-        if _version(version) <= _version(old):
+        if version_key(version) <= version_key(old):
             raise InvalidRequest({"version": f"{locked.name} runs {old}: give a newer version (a host never goes "
                                              "back, guests could not live-migrate off it)."})
         locked.hypervisor_version = version

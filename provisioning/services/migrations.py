@@ -30,6 +30,7 @@ from ..placement.scheduler import host_refusals
 from ..units import mib_label
 from .claims import claim_first, claim_release
 from .events import event_record
+from .hosts import version_key
 from .place import address_allocate
 
 FORCE_MODES = ("auto_converge", "stop_and_copy")
@@ -53,9 +54,6 @@ def _moving_on(host_id: int):
     return Migration.objects.filter(status__in=MIGRATION_MOVING).filter(Q(source_host_id=host_id)
                                                                        | Q(dest_host_id=host_id))
 
-
-def _version(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in "".join(c if c.isdigit() else " " for c in v).split()) or (0,)
 
 
 def _request(inst: Instance) -> PlacementRequest:
@@ -81,7 +79,7 @@ def destination_refusals(*, instance: Instance, host: Host) -> list[dict]:
     if host.pk == instance.host_id:
         return [{"filter": "source", "text": "is the host the instance runs on now"}]
     out = host_refusals(_request(instance), host)
-    if _version(host.hypervisor_version) < _version(instance.host.hypervisor_version):
+    if version_key(host.hypervisor_version) < version_key(instance.host.hypervisor_version):
         out.append({"filter": "hypervisor_version",
                     "text": f"runs hypervisor {host.hypervisor_version}, older than the source's "
                             f"{instance.host.hypervisor_version}"})
@@ -98,9 +96,9 @@ def _claim_destination(inst: Instance, destination: Host | str | int | None) -> 
                                   + "; ".join(r["text"] for r in refusals) + "."})
         host_ids = [host.pk]
     else:
-        source_version = _version(inst.host.hypervisor_version)
+        source_version = version_key(inst.host.hypervisor_version)
         host_ids = [c.host_id for c in candidates(req)
-                    if _version(c.host.hypervisor_version) >= source_version]
+                    if version_key(c.host.hypervisor_version) >= source_version]
     claim = claim_first(instance=inst, host_ids=host_ids, kind=ClaimKind.MIGRATION)
     if claim is None:
         why = explain(req)

@@ -62,13 +62,22 @@ def test_events_and_reservations_cannot_be_made_up_in_the_admin(client, staff_us
 
 def test_an_admin_edit_saves_through_the_hosts_service_and_writes_an_event(client, staff_user, busy_host):
     client.force_login(staff_user)
-    old_version = busy_host.hypervisor_version
-    r = _post(client, busy_host, max_instances=150, hypervisor_version="2.1")
+    r = _post(client, busy_host, max_instances=150, cpu_allocation_ratio=2.0)
     assert r.status_code == 302
     event = Event.objects.get(action="host.update")
     assert event.host_id == busy_host.pk and event.actor == staff_user.username
-    assert event.data["changes"] == {"hypervisor_version": [old_version, "2.1"], "max_instances": [200, 150]}
+    assert event.data["changes"] == {"cpu_allocation_ratio": [4.0, 2.0], "max_instances": [200, 150]}
     assert "max_instances 200 → 150" in event.message
+
+
+def test_the_admin_does_not_change_the_hypervisor_under_running_guests(client, staff_user, busy_host):
+    client.force_login(staff_user)
+    old_version = busy_host.hypervisor_version
+    r = _post(client, busy_host, hypervisor_version="9.0")
+    assert r.status_code == 200
+    assert "enter maintenance first" in " ".join(r.context["adminform"].form.errors["hypervisor_version"])
+    assert Host.objects.get(pk=busy_host.pk).hypervisor_version == old_version
+    assert not Event.objects.filter(host=busy_host, action__startswith="host.").exists()
 
 
 def test_disabling_a_host_in_the_admin_needs_a_reason_that_lands_in_the_event(client, staff_user, busy_host):

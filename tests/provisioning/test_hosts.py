@@ -29,12 +29,26 @@ def test_every_setting_that_would_go_below_the_claims_is_named_at_once(busy):
 
 
 def test_a_change_is_logged_with_who_what_and_from_what(busy):
-    old_version = busy.hypervisor_version
-    host = host_update(actor="ops", host=busy, cpu_allocation_ratio=2.0, hypervisor_version="2.0")
+    host = host_update(actor="ops", host=busy, cpu_allocation_ratio=2.0, max_instances=150)
     assert host.vcpus_limit == host.pcpus * 2
     event = Event.objects.get(host=busy, action__startswith="host.")
     assert (event.action, event.actor) == ("host.update", "ops")
-    assert event.data["changes"] == {"cpu_allocation_ratio": [4.0, 2.0], "hypervisor_version": [old_version, "2.0"]}
+    assert event.data["changes"] == {"cpu_allocation_ratio": [4.0, 2.0], "max_instances": [busy.max_instances, 150]}
+
+
+def test_the_hypervisor_changes_only_under_no_guest(busy):
+    """An upgrade under running guests would strand them (they could not live-migrate to an older
+    host); the maintenance service empties the host first, then upgrades it."""
+    old = busy.hypervisor_version
+    with pytest.raises(InvalidRequest) as err:
+        host_update(actor="ops", host=busy, hypervisor_version="9.0", max_instances=150)
+    assert "enter maintenance first" in err.value.errors["hypervisor_version"][0]
+    assert Host.objects.get(pk=busy.pk).hypervisor_version == old
+    idle = Host.objects.filter(instances_used=0).first()
+    with pytest.raises(InvalidRequest) as err:
+        host_update(actor="ops", host=idle, hypervisor_version="latest")
+    assert "such as 7.0.4" in err.value.errors["hypervisor_version"][0]
+    assert host_update(actor="ops", host=idle, hypervisor_version="9.0").hypervisor_version == "9.0"
 
 
 def test_a_setting_left_as_it_was_writes_no_event(busy):
