@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "HostStateEnum": "provisioning.choices.HostState",
         "MigrationStatusEnum": "provisioning.choices.MigrationStatus",
         "MaintenanceStatusEnum": "provisioning.choices.MaintenanceStatus",
+        "BalancingModeEnum": "provisioning.choices.BalancingMode",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "portal.api.schema.add_common_responses"],

@@ -142,6 +142,16 @@ class PlacementStrategy(models.TextChoices):
     ANTI_AFFINITY = "anti-affinity", "anti-affinity (different hosts)"
 
 
+class BalancingMode(models.TextChoices):
+    """vSphere DRS's automation level: recommend for staff to apply, or apply on every beat."""
+
+    MANUAL = "manual", "manual: recommend, staff apply"
+    AUTOMATIC = "automatic", "automatic: apply the recommendations by itself"
+
+
+BALANCING_LEVELS = (1, 2, 3, 4, 5)  # DRS's migration threshold: 1 moves least (a badly skewed fleet), 5 most
+
+
 class MigrationStatus(models.TextChoices):
     """Nova's live-migration status names (objects/fields.py), in the order a migration goes through them."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django import forms
 from django.http import QueryDict
 
-from provisioning.choices import InstanceState, MigrationStatus, VirtMode
+from provisioning.choices import BalancingMode, InstanceState, MigrationStatus, VirtMode
 from provisioning.filtersets import CPU_CLASS_CHOICES, HOST_STATE_FILTER_CHOICES
 from provisioning.models import Appliance, Host, InstanceType
 from provisioning.selectors import appliance_list
@@ -116,3 +116,14 @@ class ThresholdForm(NoColonMixin, forms.Form):
 
     threshold = forms.TypedChoiceField(label="Threshold level", choices=THRESHOLD_LEVELS, coerce=int,
                                        required=False)
+
+
+class BalancingPolicyForm(NoColonMixin, forms.Form):
+    """The balancer's stored policy (DRS's automation level and migration threshold), set by staff."""
+
+    mode = forms.ChoiceField(label="Mode", choices=BalancingMode.choices, widget=forms.RadioSelect)
+    threshold = forms.TypedChoiceField(label="Threshold level", choices=THRESHOLD_LEVELS, coerce=int)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "policy_%s")  # the page's preview form has its own `threshold`
+        super().__init__(*args, **kwargs)

@@ -25,5 +25,6 @@ urlpatterns = [
     path("maintenance/", maintenance.maintenance_index, name="console-maintenance"),
     path("balancing/", balancing.balancing, name="console-balancing"),
     path("balancing/apply/", balancing.balancing_do_apply, name="console-balancing-apply"),
+    path("balancing/policy/", balancing.balancing_policy_edit, name="console-balancing-policy"),
     path("placement/", placement.placement, name="console-placement"),
 ]

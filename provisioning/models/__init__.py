@@ -7,6 +7,7 @@ claim of each kind per instance, one live instance per private IP on a host.
 from __future__ import annotations
 
 from .access import KeyPair, PlacementGroup, Quota, SecurityGroup, SecurityGroupRule
+from .balancing import BalancingPolicy
 from .catalog import Appliance, InstanceType
 from .credentials import AccessKey
 from .events import Event, IdempotencyRecord
@@ -28,9 +29,9 @@ from .operations import Migration, MigrationRound
 from .stepped import Stepped
 
 __all__ = [
-    "AccessKey", "Appliance", "Claim", "Event", "Host", "IdempotencyRecord", "Instance", "InstanceTag", "InstanceType",
-    "KeyPair", "Maintenance", "Migration", "MigrationRound", "PlacementGroup", "Quota", "Reservation", "SecurityGroup",
-    "SecurityGroupRule", "Stepped",
+    "AccessKey", "Appliance", "BalancingPolicy", "Claim", "Event", "Host", "IdempotencyRecord", "Instance",
+    "InstanceTag", "InstanceType", "KeyPair", "Maintenance", "Migration", "MigrationRound", "PlacementGroup", "Quota",
+    "Reservation", "SecurityGroup", "SecurityGroupRule", "Stepped",
     "_access_key_id", "_ami_id", "_instance_id", "_key_id", "_pg_id", "_reservation_id", "_sg_id", "new_public_id",
     "stable_public_id",
 ]

@@ -10,6 +10,9 @@ memory a live migration copies). Destinations come only from the placement filte
 when its benefit beats its cost and the destination ends below the source's new load (no ping-pong);
 a guest moved within the cooldown is left alone; a run makes at most `max_moves` moves.
 
+The policy (mode and threshold level) is stored and set by staff (`balancing_policy_set`, logged as an
+event); SKYPORT_BALANCING's `mode` and `threshold` are only its initial default.
+
 Benefit and cost in one unit: the imbalance a move removes, times the balanced hosts' total
 memory, is "GiB of imbalance"; a move must remove more of it than `cost_factor` x the GiB it copies.
 The product is independent of the fleet's size (a move's effect on the deviation shrinks as 1/N, the
@@ -21,12 +24,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from .. import driver
-from ..choices import MIGRATION_ACTIVE
-from ..exceptions import InvalidState, SkyportError
-from ..models import Host, Instance, Migration
+from ..choices import BALANCING_LEVELS, MIGRATION_ACTIVE, BalancingMode
+from ..exceptions import InvalidRequest, InvalidState, SkyportError
+from ..models import BalancingPolicy, Host, Instance, Migration
 from ..placement import PlacementRequest, candidates
 from ..placement.scheduler import CANDIDATE_LIMIT
 from .events import event_record
@@ -38,10 +42,78 @@ EVEN = 1e-6  # an imbalance below this is an even fleet, whatever the threshold
 
 
 def balancing_config(**overrides) -> dict:
-    """SKYPORT_BALANCING with the caller's overrides (None means "the setting")."""
+    """SKYPORT_BALANCING with the caller's overrides (None means "the setting"). Its `mode` and `threshold`
+    are only the policy's initial default: read `balancing_policy()` for the ones in force."""
     cfg = dict(settings.SKYPORT_BALANCING)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     return cfg
+
+
+# --------------------------------------------------------------------------- the policy
+def balancing_policy() -> BalancingPolicy:
+    """The policy in force: the stored row, or before staff first set one, SKYPORT_BALANCING's (unsaved)."""
+    return BalancingPolicy.objects.filter(pk=BalancingPolicy.ONE).first() or _initial_policy()
+
+
+def _initial_policy() -> BalancingPolicy:
+    cfg = settings.SKYPORT_BALANCING
+    return BalancingPolicy(mode=cfg["mode"], threshold=int(cfg["threshold"]))
+
+
+@dataclass
+class PolicyChange:
+    policy: BalancingPolicy
+    changes: list[str]  # "mode manual → automatic", "threshold level 3 → 4"; empty when nothing changed
+    message: str
+
+
+def _level(value) -> int | None:
+    """A threshold level from an int or its text; None when it is not a level 1..5."""
+    if isinstance(value, bool):
+        return None
+    try:
+        level = int(str(value).strip())
+    except ValueError:
+        return None
+    return level if level in BALANCING_LEVELS else None
+
+
+def balancing_policy_set(*, actor: str, mode: str | None = None, threshold: int | str | None = None) -> PolicyChange:
+    """Set the balancer's mode and/or threshold level; an event says who changed what from what to what.
+
+    The beat task and the recommendations read the policy at their next run. Setting what is already in
+    force changes nothing and writes no event.
+    """
+    if mode is None and threshold is None:
+        raise InvalidRequest("Say what to change: a mode (manual or automatic), a threshold level (1-5), or both.")
+    errors: dict[str, str] = {}
+    if mode is not None and mode not in BalancingMode.values:
+        errors["mode"] = (f"'{mode}' is not a balancing mode: choose manual (the balancer recommends, staff apply) "
+                          f"or automatic (it applies its recommendations by itself).")
+    level = _level(threshold) if threshold is not None else None
+    if threshold is not None and level is None:
+        errors["threshold"] = (f"The threshold level is a whole number from 1 (move only when the fleet is badly "
+                               f"skewed) to 5 (move for any gain), not '{threshold}'.")
+    if errors:
+        raise InvalidRequest(errors)
+    with transaction.atomic():
+        BalancingPolicy.objects.bulk_create([_initial_policy()], ignore_conflicts=True)  # the row, once, race-free
+        policy = BalancingPolicy.objects.select_for_update().get(pk=BalancingPolicy.ONE)
+        before = {"mode": policy.mode, "threshold": policy.threshold}
+        after = {"mode": mode or policy.mode, "threshold": level or policy.threshold}
+        changes = ([f"mode {before['mode']} → {after['mode']}"] if after["mode"] != before["mode"] else []) + (
+            [f"threshold level {before['threshold']} → {after['threshold']}"]
+            if after["threshold"] != before["threshold"] else [])
+        if not changes:
+            return PolicyChange(policy, [], f"Nothing changed: the balancer is already {policy.mode} at threshold "
+                                            f"level {policy.threshold}.")
+        policy.mode, policy.threshold = after["mode"], after["threshold"]
+        policy.updated_by, policy.updated_at = actor, timezone.now()
+        policy.save()
+        message = f"{actor} changed the balancing policy: {', '.join(changes)}."
+        event_record(action="balancing.policy_changed", actor=actor, message=message,
+                     data={"before": before, "after": after})
+    return PolicyChange(policy, changes, message)
 
 
 @dataclass
@@ -79,6 +151,7 @@ class BalancingPlan:
     recommendations: list[Recommendation] = field(default_factory=list)
     message: str = ""
     loads: dict[str, float] = field(default_factory=dict)
+    policy: dict = field(default_factory=dict)  # the stored policy: mode, threshold, updated_by, updated_at
 
     def to_dict(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k != "recommendations"},
@@ -121,17 +194,20 @@ def _reason(source: str, dest: str, effect: dict, figures: driver.LoadFigures) -
 
 
 def balancing_recommend(*, threshold: int | None = None, max_moves: int | None = None) -> BalancingPlan:
-    """The moves that would even out the fleet now (claims nothing, moves nothing)."""
-    cfg = balancing_config(threshold=threshold, max_moves=max_moves)
-    level, limit = int(cfg["threshold"]), int(cfg["max_moves"])
+    """The moves that would even out the fleet now at the policy's threshold level, or at `threshold` (a
+    preview); claims nothing, moves nothing."""
+    policy = balancing_policy()
+    cfg = balancing_config(max_moves=max_moves)
+    level, limit = int(threshold or policy.threshold), int(cfg["max_moves"])
     hosts = {h.name: h for h in Host.objects.filter(state="enabled", is_up=True).order_by("name")
              if h.memory_mib_limit > 0 and h.vcpus_limit > 0}
     loads = {name: _figures(h) for name, h in hosts.items()}
     before = driver.fleet_imbalance(loads)
-    plan = BalancingPlan(hosts=len(hosts), threshold=level, mode=cfg["mode"], imbalance=round(before, 4),
+    plan = BalancingPlan(hosts=len(hosts), threshold=level, mode=policy.mode, imbalance=round(before, 4),
                          priority=driver.imbalance_priority(before, len(hosts)),
                          target_imbalance=target_imbalance(level, len(hosts)), imbalance_after=round(before, 4),
-                         loads={n: round(driver.host_load(f), 4) for n, f in loads.items()})
+                         loads={n: round(driver.host_load(f), 4) for n, f in loads.items()},
+                         policy=policy.as_dict())
     total_gib = sum(f[1] for f in loads.values()) / 1024
     skip = _cooling_down(cfg["cooldown_s"])
     added: dict[int, list[int]] = {}  # destination host id -> [vcpus, memory, disk, instances] this plan adds
@@ -275,10 +351,12 @@ def balancing_in_flight() -> int:
 
 
 def balancing_tick(*, actor: str = "balancer") -> dict:
-    """Celery beat, every interval: in automatic mode, apply the recommendations (one run at a time)."""
-    cfg = balancing_config()
-    if cfg["mode"] != "automatic":
-        return {"mode": cfg["mode"], "skipped": "manual mode: recommendations wait for staff"}
+    """Celery beat, every interval, by the stored policy: automatic applies the recommendations (one run at
+    a time); manual only recommends (the plan is returned, nothing moves)."""
+    if balancing_policy().mode != BalancingMode.AUTOMATIC:
+        plan = balancing_recommend()
+        return {"mode": plan.mode, "skipped": f"manual mode: {len(plan.recommendations)} recommendation(s) wait "
+                                              f"for staff", "plan": plan.to_dict()}
     busy = balancing_in_flight()
     if busy:
         return {"mode": "automatic", "skipped": f"{busy} balancing migration(s) of the last run still moving"}

@@ -9,7 +9,12 @@ from django.test import override_settings
 from provisioning import driver
 from provisioning.choices import MIGRATION_ACTIVE
 from provisioning.models import Host, Instance, Migration
-from provisioning.services.balancing import balancing_apply, balancing_recommend, balancing_tick
+from provisioning.services.balancing import (
+    balancing_apply,
+    balancing_policy_set,
+    balancing_recommend,
+    balancing_tick,
+)
 from provisioning.services.claims import ledger_audit
 from tests.fixtures_runtime import wait_for
 
@@ -59,13 +64,18 @@ def test_applying_recommendations_evens_the_skewed_fleet(celery_worker, catalog,
     assert ledger_audit() == []
 
 
-def test_automatic_mode_applies_one_run_at_a_time(celery_worker, catalog, user):
+def test_the_tick_follows_the_stored_mode_one_run_at_a_time(celery_worker, catalog, user):
+    """The beat task reads the policy staff set (not the setting): manual only recommends, automatic applies,
+    and waits for its previous run's migrations before the next."""
     pack(user, "hv-01", 12, run=_booted)
-    manual = balancing_tick()
-    assert "manual" in manual["skipped"] and not Migration.objects.exists()
     from django.conf import settings
 
     with override_settings(SKYPORT_BALANCING={**settings.SKYPORT_BALANCING, "mode": "automatic", "max_moves": 2}):
+        balancing_policy_set(actor="root", mode="manual")
+        manual = balancing_tick()
+        assert "manual" in manual["skipped"] and len(manual["plan"]["recommendations"]) == 2
+        assert not Migration.objects.exists()
+        balancing_policy_set(actor="root", mode="automatic")
         first = balancing_tick()
         assert len(first["started"]) == 2
         if Migration.objects.filter(status__in=MIGRATION_ACTIVE).exists():

@@ -94,3 +94,42 @@ def test_balancing_recommend_and_apply_one(catalog, user, staff_api):
     assert stale.status_code == 409 and "not recommended" in stale.data["detail"]
     drain()
     assert ledger_audit() == []
+
+
+def test_balancing_policy_read_set_and_refused_with_reasons(catalog, user, staff_api):
+    from provisioning.models import BalancingPolicy, Event
+
+    url = "/api/v1/staff/balancing/policy/"
+    first = staff_api.get(url)
+    assert first.status_code == 200 and first.data == {"mode": "manual", "threshold": 3, "updated_by": "",
+                                                        "updated_at": None}  # the setting's default
+    put = staff_api.put(url, {"mode": "automatic", "threshold": 4}, format="json")
+    assert put.status_code == 200 and put.data["changes"] == ["mode manual → automatic", "threshold level 3 → 4"]
+    assert put.data["updated_by"] == "root" and put.data["updated_at"]
+    event = Event.objects.get(action="balancing.policy_changed")
+    assert event.actor == "root" and "mode manual → automatic" in event.message
+    patch = staff_api.patch(url, {"threshold": 2}, format="json")
+    assert patch.status_code == 200 and patch.data["mode"] == "automatic" and patch.data["threshold"] == 2
+    assert staff_api.get("/api/v1/staff/balancing/").data["policy"]["threshold"] == 2
+    same = staff_api.patch(url, {"threshold": 2}, format="json")
+    assert same.status_code == 200 and same.data["changes"] == [] and "Nothing changed" in same.data["message"]
+    for body, field in (({"mode": "sometimes"}, "mode"), ({"threshold": 7}, "threshold"),
+                        ({"threshold": "high"}, "threshold"), ({"updated_by": "mallory"}, "updated_by"),
+                        ({"mode": "manual"}, "threshold")):  # a PUT gives both fields
+        bad = staff_api.put(url, body, format="json")
+        assert bad.status_code == 400 and field in bad.data and bad.data["code"] == "invalid_request", body
+    empty = staff_api.patch(url, {}, format="json")
+    assert empty.status_code == 400 and "Say what to change" in str(empty.data)
+    assert staff_api.patch(url, "[1", content_type="application/json").status_code == 400
+    policy = BalancingPolicy.objects.get()
+    assert (policy.mode, policy.threshold) == ("automatic", 2)
+    assert Event.objects.filter(action="balancing.policy_changed").count() == 2
+
+
+def test_balancing_policy_is_in_the_schema():
+    import yaml
+
+    doc = yaml.safe_load(APIClient().get("/api/schema/").content)
+    ops = doc["paths"]["/api/v1/staff/balancing/policy/"]
+    assert {"get", "put", "patch"} <= set(ops)
+    assert "403" in ops["patch"]["responses"] and "400" in ops["patch"]["responses"]

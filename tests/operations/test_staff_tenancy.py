@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from provisioning.models import Host
+from provisioning.services.balancing import balancing_policy_set
 from provisioning.services.migrations import migration_start
 from tests import kit
 from tests.factories import running_instance_factory
@@ -44,3 +45,13 @@ class TestStaffMigrationsOnRest(StaffOnly, kit.OwnedResourceCases):
     calls = (kit.Call("get", STAFF + "migrations/{id}/"), kit.Call("post", STAFF + "migrations/{id}/abort/"),
              kit.Call("get", STAFF + "migrations/{id}/force-complete/?mode=stop_and_copy"),
              kit.Call("post", STAFF + "migrations/{id}/force-complete/", {"mode": "auto_converge"}))
+
+
+class TestStaffBalancingPolicyOnRest(StaffOnly, kit.OwnedResourceCases):
+    """The fleet's one policy row: a tenant can neither read nor change it."""
+
+    create = staticmethod(lambda user: balancing_policy_set(actor="root", threshold=4).policy)
+    refs = staticmethod(lambda policy: {"id": "policy", "name": "policy"})
+    calls = (kit.Call("get", STAFF + "balancing/policy/"),
+             kit.Call("put", STAFF + "balancing/policy/", {"mode": "automatic", "threshold": 5}),
+             kit.Call("patch", STAFF + "balancing/policy/", {"mode": "automatic"}))

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.api.serializers import InstanceSerializer, StrictSerializer, TextField
+from provisioning.choices import BalancingMode
 from provisioning.models import Host, Instance, Maintenance, Migration, MigrationRound
 from provisioning.pipeline.maintenance_steps import maintenance_remaining
 
@@ -198,6 +199,24 @@ class RecommendationSerializer(serializers.Serializer):
     benefit_gib = serializers.FloatField(help_text="imbalance removed x the balanced hosts' memory, in GiB")
 
 
+class BalancingPolicySerializer(StrictSerializer):
+    """The balancer's stored policy (a PUT gives both fields, a PATCH either)."""
+
+    mode = serializers.ChoiceField(choices=BalancingMode.choices,
+                                   help_text="manual: recommend, staff apply; automatic: beat applies them")
+    threshold = serializers.IntegerField(min_value=1, max_value=5,
+                                         help_text="level 1 (only a badly skewed fleet) .. 5 (any gain)")
+    updated_by = serializers.CharField(read_only=True, help_text="who set it last (empty: still the setting's "
+                                                                 "SKYPORT_BALANCING default)")
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class BalancingPolicyChangeSerializer(BalancingPolicySerializer):
+    changes = serializers.ListField(child=serializers.CharField(), read_only=True,
+                                    help_text='what changed, e.g. "mode manual → automatic"; empty: nothing')
+    message = serializers.CharField(read_only=True)
+
+
 class BalancingPlanSerializer(serializers.Serializer):
     hosts = serializers.IntegerField()
     threshold = serializers.IntegerField()
@@ -209,6 +228,7 @@ class BalancingPlanSerializer(serializers.Serializer):
     recommendations = RecommendationSerializer(many=True)
     message = serializers.CharField()
     loads = serializers.DictField(child=serializers.FloatField(), help_text="each schedulable host's load, 0..1")
+    policy = BalancingPolicySerializer(help_text="the stored policy (`threshold` above may be a preview's)")
 
 
 class BalancingRunSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from .balancing import BalancingApplyView, BalancingView
+from .balancing import BalancingApplyView, BalancingPolicyView, BalancingView
 from .hosts import HostViewSet
 from .instances import StaffInstanceViewSet
 from .migrations import MigrationViewSet
@@ -21,5 +21,6 @@ router.register("migrations", MigrationViewSet, basename="api-staff-migration")
 urlpatterns = [
     path("balancing/", BalancingView.as_view(), name="api-staff-balancing"),
     path("balancing/apply/", BalancingApplyView.as_view(), name="api-staff-balancing-apply"),
+    path("balancing/policy/", BalancingPolicyView.as_view(), name="api-staff-balancing-policy"),
     *router.urls,
 ]
