@@ -114,7 +114,7 @@ THRESHOLD_LEVELS = [
 class ThresholdForm(NoColonMixin, forms.Form):
     """The balancer's threshold level to preview (DRS's migration threshold: 1 moves least, 5 most)."""
 
-    threshold = forms.TypedChoiceField(label="Threshold level", choices=THRESHOLD_LEVELS, coerce=int,
+    threshold = forms.TypedChoiceField(label="Preview a threshold level", choices=THRESHOLD_LEVELS, coerce=int,
                                        required=False)
 
 

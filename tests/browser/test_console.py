@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from provisioning.models import Host, Instance, Migration
+from provisioning.models import BalancingPolicy, Host, Instance, Migration
 from provisioning.services.claims import ledger_audit
 from provisioning.services.launch import instance_launch
 from provisioning.services.quotas import quota_set
@@ -161,6 +161,26 @@ def test_staff_migrate_a_guest_from_the_console(browser_page, celery_worker, cat
     wait_for(lambda: Migration.objects.filter(instance__public_id=moved_id, status="completed").exists(),
              timeout=90, message=f"the balancing move of {moved_id}")
     assert Instance.objects.get(public_id=moved_id).host.name != "hv-05"
+
+    # The policy: switch the balancer to automatic at level 4 (htmx asks first, in the card, showing what
+    # would move), then see the policy in force and who set it.
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Balancing").click()
+    expect(page.locator("#policy-set-by")).to_contain_text("SKYPORT_BALANCING")
+    policy = page.locator("#balancing-policy")
+    policy.get_by_label("automatic: apply the recommendations by itself").check()
+    policy.get_by_label("Threshold level").select_option("4")
+    policy.get_by_role("button", name="Save policy").click()
+    expect(policy.locator("#consequence")).to_contain_text("the balancer will start the recommended live migrations")
+    assert page.url.endswith("/console/balancing/") and not BalancingPolicy.objects.exists()  # asked, not stored
+    shoot(page, "balancing-confirm")
+    policy.get_by_role("button", name="Yes, switch to automatic").click()
+    expect(page.locator(".messages")).to_contain_text("root changed the balancing policy: mode manual → automatic, "
+                                                      "threshold level 3 → 4.")
+    expect(page.locator("#policy-set-by")).to_contain_text("set by root")
+    expect(page.locator("#balancing-mode")).to_have_text("automatic")
+    stored = BalancingPolicy.objects.get()
+    assert (stored.mode, stored.threshold, stored.updated_by) == ("automatic", 4, "root")
+    shoot(page, "balancing-policy")
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Fleet").click()
     shoot(page, "fleet-after")
     assert ledger_audit() == []
