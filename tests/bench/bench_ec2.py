@@ -142,6 +142,7 @@ def loops(endpoint: str, credentials: list[tuple[str, str]], ami: str, instance_
                                                 aws_access_key_id=k, aws_secret_access_key=s, config=config)
                for k, s in credentials]
     done = [0] * len(clients)
+    ran = [0] * len(clients)  # every loop run after the start, the last one past the window's end too
     errors: list[str] = []
     barrier = threading.Barrier(len(clients) + 1)
     window: dict[str, float] = {}
@@ -165,6 +166,8 @@ def loops(endpoint: str, credentials: list[tuple[str, str]], ami: str, instance_
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"{type(exc).__name__}: {exc}")
                 continue
+            finally:
+                ran[index] += 1
             if time.perf_counter() <= window["end"]:
                 done[index] += 1
 
@@ -179,12 +182,15 @@ def loops(endpoint: str, credentials: list[tuple[str, str]], ami: str, instance_
             break
     window["start"] = time.perf_counter()
     window["end"] = window["start"] + seconds
+    cpu0 = time.process_time()
     barrier.wait()
     for t in threads:
         t.join()
+    # The client's own CPU: this process does nothing else meanwhile (the main thread waits in join).
+    client_cpu = (time.process_time() - cpu0) / max(sum(ran), 1)
     elapsed = seconds
     return {"loops": sum(done), "loops_per_s": sum(done) / elapsed, "errors": len(errors),
-            "first_errors": errors[:3]}
+            "first_errors": errors[:3], "client_cpu_s_per_loop": client_cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,6 +289,12 @@ def main(argv: list[str] | None = None) -> int:
               f"the start", flush=True)
         print(f"skyport: {ours['loops_per_s']:.1f} loops/s ({ours['loops']} loops, {ours['errors']} errors "
               f"{ours['first_errors']})", flush=True)
+        client_cpu = ours["client_cpu_s_per_loop"] * 1000
+        cores = os.cpu_count() or 1
+        ceiling = cores * 1000 / client_cpu if client_cpu else None
+        print(f"client (this process's {args.threads} boto3 threads): {client_cpu:.1f} ms CPU per loop; with a "
+              f"server that cost nothing, {cores} cores allow at most {ceiling:.0f} loops/s (one process's GIL "
+              f"{1000 / client_cpu:.0f})", flush=True)
         stop(web)
 
         if args.skip_moto:
@@ -297,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         theirs = loops(f"http://127.0.0.1:{moto_port}/", [("testing", "testing")] * args.threads, MOTO_AMI,
                        "t3.nano", args.seconds)
         moto_cpu = (group_cpu_s(moto.pid) - moto_cpu0) / max(theirs["loops"], 1) * 1000
-        print(f"moto: {moto_cpu:.1f} ms server CPU per loop", flush=True)
+        print(f"moto: {moto_cpu:.1f} ms server CPU per loop; client {theirs['client_cpu_s_per_loop'] * 1000:.1f} ms",
+              flush=True)
         print(f"moto: {theirs['loops_per_s']:.1f} loops/s ({theirs['loops']} loops, {theirs['errors']} errors "
               f"{theirs['first_errors']})", flush=True)
         stop(moto)
@@ -331,8 +344,16 @@ def main(argv: list[str] | None = None) -> int:
             "skyport_worker_cpu_ms_per_loop_settled": round(worker_settled, 1),
             "skyport_database_cpu_ms_per_loop_settled": round(db_settled, 1) if db_settled is not None else None,
             "moto_server_cpu_ms_per_loop": round(moto_cpu, 1), "load_average_at_start": round(load0, 1),
+            "client_cpu_ms_per_loop": round(client_cpu, 2),
+            "moto_client_cpu_ms_per_loop": round(theirs["client_cpu_s_per_loop"] * 1000, 2),
+            "client_ceiling_loops_per_s": round(ceiling, 1) if ceiling else None,
+            "client_ceiling_ratio_to_moto": round(ceiling / theirs["loops_per_s"], 1)
+            if ceiling and theirs["loops_per_s"] else None,
         })
         print(f"ratio: {ratio:.1f}x" if ratio else "ratio: n/a")
+        if ceiling and theirs["loops_per_s"]:
+            print(f"client ceiling: {ceiling:.0f} loops/s = {ceiling / theirs['loops_per_s']:.1f}x moto (the goal "
+                  f"is 10x)")
         return 0 if not problems and not left else 1
     finally:
         for proc in procs:
