@@ -16,7 +16,8 @@ import re
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 from portal.auth import client_ip
 
@@ -51,14 +52,27 @@ def hit(key: str, rate: str, *, now: float | None = None) -> float | None:
     window = int(now // period)
     counter = f"throttle:{key}:{period}:{window}"
     try:
-        cache.add(counter, 0, timeout=period + 1)
-        count = cache.incr(counter)
+        count = _count(counter, period + 1)
     except Exception as exc:  # noqa: BLE001 - Redis down or flushed: let the request through
         log.warning("API throttle skipped (%s: %s)", type(exc).__name__, exc)
         return None
     if count <= limit:
         return None
     return max(1.0, (window + 1) * period - now)
+
+
+def _count(counter: str, timeout: int) -> int:
+    """Add one to the window's counter and return it: on Redis one round trip (INCR and EXPIRE pipelined;
+    each hit pushes the window's expiry a little later, which only keeps a finished window a moment longer),
+    on any other cache the portable add-then-incr."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if isinstance(backend, RedisCache):
+        name = backend.make_and_validate_key(counter)
+        pipe = backend._cache.get_client(name, write=True).pipeline(transaction=False)
+        count, _ = pipe.incr(name).expire(name, timeout).execute()
+        return count
+    cache.add(counter, 0, timeout=timeout)
+    return cache.incr(counter)
 
 
 def rate_limit_wait(request) -> float | None:

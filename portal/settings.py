@@ -186,6 +186,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SKYPORT_MAX_COUNTDOWN_S
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
+# Celery's Django fixup closes the database connection after every task unless this is set, which on
+# PostgreSQL forks a server backend per pipeline step. Instead the worker treats tasks as the web treats
+# requests (portal.celery): CONN_MAX_AGE and the health check decide, and this only bounds a connection's life.
+CELERY_DB_REUSE_MAX = 10_000
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("SKYPORT_CELERY_QUEUE", "skyport")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

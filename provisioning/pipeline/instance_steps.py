@@ -129,6 +129,10 @@ def step_terminate_guest(inst: Instance) -> StepOutcome:
     return StepOutcome("finish_terminate", driver.shutdown_duration(inst) if inst.host_id else 0.0)
 
 
+# The fields `step_finish_terminate` changes besides the state and task.
+TERMINATED_FIELDS = ["terminated_at", "initial_password"]
+
+
 def step_finish_terminate(inst: Instance) -> StepOutcome:
     released = claim_release(instance=inst)
     # A live migration under way holds room on its destination too; the migration's next step
@@ -143,6 +147,7 @@ def step_finish_terminate(inst: Instance) -> StepOutcome:
     return StepOutcome(None)
 
 
+LAUNCH_FIRST_STEP = "copy_image"  # what a launch writes with its INSERT (services.launch)
 STEPS: dict[str, Callable[[Instance], StepOutcome]] = {
     "copy_image": step_copy_image,
     "boot": step_boot,

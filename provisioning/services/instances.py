@@ -14,6 +14,7 @@ from ..exceptions import NotFound
 from ..lifecycle import TRANSITIONS, Transition, transition_check
 from ..models import Instance
 from ..pipeline.engine import step_schedule
+from ..pipeline.instance_steps import LAUNCH_FIRST_STEP, TERMINATED_FIELDS, step_finish_terminate
 from .events import actor_name, event_record
 from .keypairs import pem_filename
 from .passwords import password_unseal
@@ -40,16 +41,28 @@ def instance_action(*, user, instance: Instance, action: str, actor: str | None 
         if idempotent and inst.state in TRANSITIONS.get(action, _NO_TRANSITION).done_states:
             return inst
         t = transition_check(inst, action)
+        if inst.owner_id == user.pk:
+            inst.owner = user  # the events' owner, without reading the user again
+        event_record(action=f"instance.{action}", instance=inst, actor=actor or actor_name(user),
+                     message=f"{action.capitalize()} requested")
+        if action == "terminate" and launch_unstarted(inst):
+            # Nothing of it exists on the host yet, so there is nothing to shut down: it ends here, its
+            # claim released in this transaction, and the launch's queued step finds itself stale.
+            step_finish_terminate(inst)
+            step_schedule(inst, None)
+            inst.save(update_fields=ACTION_FIELDS + TERMINATED_FIELDS)
+            return inst
         inst.state = t.to_state
         inst.task = t.task
         inst.state_reason = ""
         step_schedule(inst, t.step)
         inst.save(update_fields=ACTION_FIELDS)  # not the console log or boot plan the worker writes
-        if inst.owner_id == user.pk:
-            inst.owner = user  # the event's owner, without reading the user again
-        event_record(action=f"instance.{action}", instance=inst, actor=actor or actor_name(user),
-                     message=f"{action.capitalize()} requested")
     return inst
+
+
+def launch_unstarted(inst: Instance) -> bool:
+    """A launch whose first step has not run yet (the caller holds the row: it cannot start meanwhile)."""
+    return inst.state == InstanceState.PENDING and inst.step == LAUNCH_FIRST_STEP
 
 
 def instances_action(*, user, instances: Iterable[Instance], action: str, actor: str | None = None,

@@ -34,6 +34,7 @@ from ..models import (
     SecurityGroup,
 )
 from ..pipeline.engine import step_dispatch, step_prepare
+from ..pipeline.instance_steps import LAUNCH_FIRST_STEP
 from ..placement import PlacementRequest, explain
 from ..selectors import appliance_list, owned_get, ref_lookup
 from ..units import mib_label, size_label
@@ -262,7 +263,7 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None, made
                 state=InstanceState.PENDING, task=TaskState.SCHEDULING,
                 login_user=spec.appliance.default_user,
             )
-            countdown = step_prepare(inst, "copy_image")  # written with the INSERT, sent once placed
+            countdown = step_prepare(inst, LAUNCH_FIRST_STEP)  # written with the INSERT, sent once placed
             inst.save(force_insert=True)
             if not instance_place(inst, req):
                 inst.delete()

@@ -125,6 +125,24 @@ def test_rate_strings_and_windows():
     assert hit("k", "2/10s", now=110.0) is None  # the next window
 
 
+def test_the_counter_on_redis_is_one_round_trip_with_an_expiry(redis_url):
+    from django.core.cache import caches
+    from django.test import override_settings
+
+    redis_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url,
+                               "KEY_PREFIX": "skyport-test-throttle"}}
+    with override_settings(CACHES=redis_cache):
+        key = f"redis-{timezone.now().timestamp()}"
+        assert [hit(key, "2/10s", now=100.0) for _ in range(2)] == [None, None]
+        assert hit(key, "2/10s", now=105.0) == pytest.approx(5.0)
+        assert hit(key, "2/10s", now=110.0) is None
+        backend = caches["default"]
+        name = backend.make_and_validate_key(f"throttle:{key}:10:10")
+        client = backend._cache.get_client(name)
+        assert int(client.get(name)) == 3 and 0 < client.ttl(name) <= 11
+        client.delete(name, backend.make_and_validate_key(f"throttle:{key}:10:11"))
+
+
 def test_an_unreachable_cache_lets_requests_through(monkeypatch, caplog):
     from portal import ratelimit
 
