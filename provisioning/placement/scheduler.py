@@ -154,6 +154,46 @@ def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT) -> list[P
     return out
 
 
+# Windows per statement in `candidate_windows`: far below SQLite's 500 terms of a compound SELECT.
+WINDOWS_PER_STATEMENT = 200
+
+
+def _window_sql(req: PlacementRequest, limit: int) -> tuple[str, tuple | None]:
+    """The candidate statement without the weighers' columns (the same columns for every request)."""
+    key = ("window", *_shape(req, limit))
+    hit = _SQL_CACHE.get(key)
+    if hit is None:
+        window = filtered(req).order_by(*_window_order(req)).values("pk")[:limit]
+        qs = Host.objects.filter(pk__in=window).only(*CANDIDATE_FIELDS).order_by()
+        hit = inline(*qs.query.sql_with_params())
+        if len(_SQL_CACHE) >= _SQL_CACHE_MAX:
+            _SQL_CACHE.clear()
+            _COLUMNS.clear()
+        _SQL_CACHE[key] = hit
+    return hit
+
+
+def candidate_windows(reqs: list[PlacementRequest], *, limit: int = CANDIDATE_LIMIT) -> list[list[CandidateHost]]:
+    """For each request, the hosts `candidates` would rank (the same filters, the same window), unranked:
+    every window in ONE statement (UNION ALL, tagged by request), so a caller that weighs many guests at
+    once (the balancer) pays one round trip whatever their number or the fleet's size."""
+    out: list[list[CandidateHost]] = [[] for _ in reqs]
+    for start in range(0, len(reqs), WINDOWS_PER_STATEMENT):
+        parts, params = [], []
+        for i, req in enumerate(reqs[start:start + WINDOWS_PER_STATEMENT], start):
+            sql, p = _window_sql(req, limit)
+            parts.append(f"SELECT {i} AS window_of, w.* FROM ({sql}) w")
+            params.extend(p or ())
+        with connection.cursor() as cur:
+            cur.execute(" UNION ALL ".join(parts), tuple(params) if params else None)
+            columns = [col[0] for col in cur.description]
+            for values in cur.fetchall():
+                row = CandidateHost(columns[1:], values[1:])
+                if _first_mode(row, _mode_order(reqs[values[0]])):
+                    out[values[0]].append(row)
+    return out
+
+
 def _size(req: PlacementRequest) -> str:
     it = req.instance_type
     return f"{it.vcpus} vCPU / {mib_label(it.memory_mib, gib_only=True)}"

@@ -31,8 +31,8 @@ from .. import driver
 from ..choices import BALANCING_LEVELS, MIGRATION_ACTIVE, BalancingMode
 from ..exceptions import InvalidRequest, InvalidState, SkyportError
 from ..models import BalancingPolicy, Host, Instance, Migration
-from ..placement import PlacementRequest, candidates
-from ..placement.scheduler import CANDIDATE_LIMIT
+from ..placement import PlacementRequest
+from ..placement.scheduler import CANDIDATE_LIMIT, candidate_windows
 from .events import event_record
 
 # How many of the most loaded hosts, and how many guests on each, one pass of the search looks at.
@@ -171,18 +171,45 @@ def target_imbalance(threshold: int, n_hosts: int) -> float:
     return round(lo, 4)
 
 
-def _cooling_down(cooldown_s: float) -> set[int]:
-    """Instances that a migration (of any origin, in any outcome) touched within the cooldown."""
+def _sources(hosts: dict[str, Host], loads: dict[str, driver.LoadFigures], moves: int) -> list[Host]:
+    """The hosts a run may relieve: the most loaded, as many as `moves` passes can reach. A pass relieves
+    one of the SOURCES_PER_PASS most loaded hosts that the run has not filled, and each move touches two
+    hosts, so those are always among the first SOURCES_PER_PASS + 2 x (moves - 1)."""
+    ranked = sorted(hosts.values(), key=lambda h: (-driver.host_load(loads[h.name]), h.name))
+    return ranked[:SOURCES_PER_PASS + 2 * max(0, moves - 1)]
+
+
+def _movable(sources: list[Host], cooldown_s: float, keep: int) -> dict[int, list[Instance]]:
+    """Per source host, its running idle guests that may move now (none migrated within the cooldown, by any
+    origin, in any outcome), largest first, at most `keep` each. One query."""
     since = timezone.now() - timedelta(seconds=cooldown_s)
-    return set(Migration.objects.filter(created_at__gte=since).values_list("instance_id", flat=True))
+    cooling = Migration.objects.filter(created_at__gte=since).values("instance_id")
+    qs = (Instance.objects.filter(host__in=[h.pk for h in sources], state="running", task="", step="")
+          .exclude(pk__in=cooling).select_related("appliance", "instance_type", "placement_group", "owner")
+          .order_by("host_id", "-instance_type__memory_mib", "-instance_type__vcpus", "public_id"))
+    out: dict[int, list[Instance]] = {}
+    for inst in qs:
+        guests = out.setdefault(inst.host_id, [])
+        if len(guests) < keep:
+            guests.append(inst)
+    return out
 
 
-def _movable(source: Host, skip: set[int]) -> list[Instance]:
-    """Running, idle guests of `source` that may move now, largest first."""
-    qs = (Instance.objects.filter(host=source, state="running", task="", step="")
-          .exclude(pk__in=skip).select_related("appliance", "instance_type", "placement_group", "owner")
-          .order_by("-instance_type__memory_mib", "-instance_type__vcpus", "public_id"))
-    return list(qs[:GUESTS_PER_SOURCE])
+def _destinations(guests: dict[int, list[Instance]], moves: int) -> dict[int, list]:
+    """Per guest, the hosts the placement filters let it go to (its zone and mode, its source excluded): the
+    window a migration would rank, widened by what this run may add. One statement for every guest."""
+    shapes: dict[tuple, PlacementRequest] = {}
+    shape_of: dict[int, tuple] = {}
+    for inst in (i for on_host in guests.values() for i in on_host):
+        req = PlacementRequest(appliance=inst.appliance, instance_type=inst.instance_type, virt_mode=inst.virt_mode,
+                               availability_zone=inst.availability_zone, placement_group=inst.placement_group,
+                               exclude_host_ids=[inst.host_id])
+        shape_of[inst.pk] = key = (req.guest_key(), inst.virt_mode, inst.availability_zone,
+                                   inst.placement_group_id, inst.host_id)
+        shapes.setdefault(key, req)
+    windows = dict(zip(shapes, candidate_windows(list(shapes.values()), limit=CANDIDATE_LIMIT + moves),
+                       strict=True))
+    return {pk: windows[key] for pk, key in shape_of.items()}
 
 
 def _reason(source: str, dest: str, effect: dict, figures: driver.LoadFigures) -> str:
@@ -209,14 +236,19 @@ def balancing_recommend(*, threshold: int | None = None, max_moves: int | None =
                          loads={n: round(driver.host_load(f), 4) for n, f in loads.items()},
                          policy=policy.as_dict())
     total_gib = sum(f[1] for f in loads.values()) / 1024
-    skip = _cooling_down(cfg["cooldown_s"])
+    # The whole search reads the fleet in a fixed number of queries, whatever its size or loads.
+    sources = _sources(hosts, loads, limit)
+    guests = _movable(sources, cfg["cooldown_s"], keep=GUESTS_PER_SOURCE + limit)  # a pass weighs 12 not moved
+    options = _destinations(guests, limit)
+    moved: set[int] = set()
     added: dict[int, list[int]] = {}  # destination host id -> [vcpus, memory, disk, instances] this plan adds
     while len(plan.recommendations) < limit:
         current = driver.fleet_imbalance(loads)
         priority = driver.imbalance_priority(current, len(loads))
         if priority > level or current < EVEN:
             break
-        best = _best_move(hosts, loads, skip, added, total_gib, float(cfg["cost_factor"]))
+        best = _best_move(hosts, loads, [h for h in sources if h.pk not in added], guests, options, moved, added,
+                          total_gib, float(cfg["cost_factor"]))
         if best is None:
             break
         inst, source, dest, effect, benefit = best
@@ -238,7 +270,7 @@ def balancing_recommend(*, threshold: int | None = None, max_moves: int | None =
         extra = added.setdefault(dest.pk, [0, 0, 0, 0])
         for i, amount in enumerate((it.vcpus, it.memory_mib, it.disk_gib, 1)):
             extra[i] += amount
-        skip.add(inst.pk)
+        moved.add(inst.pk)
     plan.imbalance_after = round(driver.fleet_imbalance(loads), 4)
     plan.message = _summary(plan)
     return plan
@@ -252,21 +284,17 @@ def _fits(row, it, extra: list[int]) -> bool:
             and row.max_instances - row.instances_used - n >= 1)
 
 
-def _best_move(hosts, loads, skip, added, total_gib, cost_factor):
-    """The move with the largest net benefit from the few most loaded hosts, or None."""
+def _best_move(hosts, loads, sources, guests, options, moved, added, total_gib, cost_factor):
+    """The move with the largest net benefit from the few most loaded sources, or None (no query)."""
     mean = sum(driver.host_load(f) for f in loads.values()) / max(1, len(loads))
-    sources = sorted(hosts.values(), key=lambda h: -driver.host_load(loads[h.name]))[:SOURCES_PER_PASS]
+    ranked = sorted(sources, key=lambda h: (-driver.host_load(loads[h.name]), h.name))[:SOURCES_PER_PASS]
     best, best_score = None, 0.0
-    for source in sources:
+    for source in ranked:
         if driver.host_load(loads[source.name]) <= mean:
             break
-        for inst in _movable(source, skip):
+        for inst in [g for g in guests.get(source.pk, ()) if g.pk not in moved][:GUESTS_PER_SOURCE]:
             it = inst.instance_type
-            req = PlacementRequest(appliance=inst.appliance, instance_type=it, virt_mode=inst.virt_mode,
-                                   availability_zone=inst.availability_zone, placement_group=inst.placement_group,
-                                   exclude_host_ids=[source.pk])
-            for option in candidates(req, limit=CANDIDATE_LIMIT + len(added)):
-                row = option.row
+            for row in options[inst.pk]:
                 if row.name not in loads or not _fits(row, it, added.get(row.id, [0, 0, 0, 0])):
                     continue
                 effect = driver.move_effect(loads, source=source.name, destination=row.name,

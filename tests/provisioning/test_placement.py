@@ -12,7 +12,7 @@ from provisioning.fixtures.fleet import fleet_build
 from provisioning.models import Appliance, Host, Instance, InstanceType, PlacementGroup
 from provisioning.placement import PlacementRequest, candidates, explain
 from provisioning.placement.filters import FILTERS
-from provisioning.placement.scheduler import CANDIDATE_LIMIT
+from provisioning.placement.scheduler import CANDIDATE_LIMIT, candidate_windows
 from provisioning.placement.weighers import WEIGHERS
 from provisioning.services.claims import ledger_audit
 from provisioning.services.quotas import quota_set
@@ -233,6 +233,26 @@ def test_candidate_window_is_bounded(host_factory):
     for i in range(CANDIDATE_LIMIT + 5):
         host_factory(f"h{i:02d}")
     assert len(candidates(preq())) == CANDIDATE_LIMIT
+
+
+def test_candidate_windows_are_the_candidates_of_each_request_in_one_query(cloud_catalog, roomy_quota, monkeypatch):
+    """The balancer's batch asks the same filters for the same window as `candidates`, one request each."""
+    fleet_build(hosts=40, instances=80, prefix="win", seed=5)
+    hosts = list(Host.objects.order_by("name").values_list("pk", flat=True))
+    reqs = [preq(), preq("debian-12", "m5.large", availability_zone="sky-1a"), preq(exclude_host_ids=hosts[:5]),
+            preq("debian-12", "m5.large", virt_mode="paravirtualization"), preq(availability_zone="nowhere"), preq()]
+    with CaptureQueriesContext(connection) as ctx:
+        windows = candidate_windows(reqs, limit=CANDIDATE_LIMIT + 3)
+    assert len(ctx.captured_queries) == 1 and len(windows) == len(reqs)
+    for req, rows in zip(reqs, windows, strict=True):
+        assert {r.name for r in rows} == {p.row.name for p in candidates(req, limit=CANDIDATE_LIMIT + 3)}
+    assert windows[4] == [] and len(windows[0]) == CANDIDATE_LIMIT + 3
+    assert not {r.id for r in windows[2]} & set(hosts[:5])
+    monkeypatch.setattr("provisioning.placement.scheduler.WINDOWS_PER_STATEMENT", 4)  # SQLite's compound limit
+    with CaptureQueriesContext(connection) as ctx:
+        chunked = candidate_windows(reqs, limit=CANDIDATE_LIMIT + 3)
+    assert len(ctx.captured_queries) == 2
+    assert [[r.name for r in rows] for rows in chunked] == [[r.name for r in rows] for rows in windows]
 
 
 # --------------------------------------------------------------------------- constant query count
