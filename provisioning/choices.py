@@ -113,6 +113,13 @@ class VirtMode(models.TextChoices):
 MODE_PREFERENCE = ("hardware_assisted", "container", "paravirtualization", "binary_translation", "emulation")
 
 
+class NicKind(models.TextChoices):
+    """An instance type's network interface (values match hypervisor_sim.GuestSpec.nic)."""
+
+    VIRTIO = "virtio", "virtio (paravirtual)"
+    SRIOV = "sriov", "SR-IOV virtual function"
+
+
 class Architecture(models.TextChoices):
     X86_64 = "x86_64", "64-bit (x86_64)"
     I386 = "i386", "32-bit (i386)"

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 import hypervisor_sim as sim
+from hypervisor_sim.evacuation import SRIOV_PINNED
 
 from .choices import MODE_PREFERENCE
 from .models import Appliance, Host, Instance, InstanceType
@@ -55,7 +56,13 @@ def guest_spec(appliance: Appliance, instance_type: InstanceType) -> sim.GuestSp
         arch=appliance.architecture,
         workload=WORKLOAD_BY_CATEGORY.get(appliance.category, "web_server"),
         appliance=appliance.public_id,
+        nic=instance_type.nic,
     )
+
+
+def live_migration_blocker(instance_type: InstanceType) -> str:
+    """Why a guest of this type cannot be live-migrated at all ("" when it can): the simulator's rule."""
+    return SRIOV_PINNED if instance_type.nic == "sriov" else ""
 
 
 def mode_check(

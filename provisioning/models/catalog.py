@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from ..choices import (
     Architecture,
+    NicKind,
     OsFamily,
 )
 from ..units import size_label
@@ -76,6 +77,9 @@ class InstanceType(models.Model):
     memory_mib = models.PositiveIntegerField()
     disk_gib = models.PositiveIntegerField()
     description = models.CharField(max_length=120, blank=True)
+    nic = models.CharField("network interface", max_length=8, choices=NicKind.choices, default=NicKind.VIRTIO,
+                           help_text="an SR-IOV virtual function is near line rate but pins the guest to its "
+                                     "host: it cannot be live-migrated")
 
     class Meta:
         ordering = ["vcpus", "memory_mib", "name"]

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import driver
-from ..choices import BALANCING_LEVELS, MIGRATION_ACTIVE, BalancingMode
+from ..choices import BALANCING_LEVELS, MIGRATION_ACTIVE, BalancingMode, NicKind
 from ..exceptions import InvalidRequest, InvalidState, SkyportError
 from ..models import BalancingPolicy, Host, Instance, Migration
 from ..placement import PlacementRequest
@@ -181,11 +181,12 @@ def _sources(hosts: dict[str, Host], loads: dict[str, driver.LoadFigures], moves
 
 def _movable(sources: list[Host], cooldown_s: float, keep: int) -> dict[int, list[Instance]]:
     """Per source host, its running idle guests that may move now (none migrated within the cooldown, by any
-    origin, in any outcome), largest first, at most `keep` each. One query."""
+    origin, in any outcome; an SR-IOV guest never), largest first, at most `keep` each. One query."""
     since = timezone.now() - timedelta(seconds=cooldown_s)
     cooling = Migration.objects.filter(created_at__gte=since).values("instance_id")
     qs = (Instance.objects.filter(host__in=[h.pk for h in sources], state="running", task="", step="")
-          .exclude(pk__in=cooling).select_related("appliance", "instance_type", "placement_group", "owner")
+          .exclude(pk__in=cooling).exclude(instance_type__nic=NicKind.SRIOV)
+          .select_related("appliance", "instance_type", "placement_group", "owner")
           .order_by("host_id", "-instance_type__memory_mib", "-instance_type__vcpus", "public_id"))
     out: dict[int, list[Instance]] = {}
     for inst in qs:

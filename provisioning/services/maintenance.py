@@ -153,6 +153,10 @@ def maintenance_preflight(*, host: Host) -> Preflight:
             plan.action, plan.reason = LEAVES, "terminating: it leaves the host by itself"
             continue
         live = inst.state in ("running", "pending")
+        pinned = driver.live_migration_blocker(it) if live else ""
+        if pinned:
+            plan.action, plan.reason = STUCK, f"{pinned}; stop it and it is re-homed without a memory copy"
+            continue
         dest, why = _destination(inst, host, added, live)
         if dest is None:
             plan.action, plan.reason = STUCK, why

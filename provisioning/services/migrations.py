@@ -123,6 +123,10 @@ def migration_start(*, actor: str, instance: Instance, destination: Host | str |
     if inst.task or inst.step:
         raise InvalidState(f"Instance {inst.public_id} is busy ({inst.get_task_display() or inst.step}); "
                            "migrate it when that has finished.")
+    pinned = driver.live_migration_blocker(inst.instance_type)
+    if pinned:
+        raise InvalidState(f"Instance {inst.public_id} ({inst.instance_type.name}) cannot be live-migrated: {pinned}. "
+                           "Stop it first: a stopped instance moves without a memory copy.")
     limit = float(downtime_limit_ms or _setting("SKYPORT_MIGRATION_DOWNTIME_MS", 500.0))
     if limit <= 0:
         raise InvalidRequest({"downtime_limit_ms": "Give a positive downtime limit in milliseconds (e.g. 500)."})

@@ -104,3 +104,10 @@ def _cfg() -> dict:
     from django.conf import settings
 
     return dict(settings.SKYPORT_BALANCING)
+
+
+def test_an_sr_iov_guest_is_never_recommended(catalog, user):
+    """Only SR-IOV guests on the skewed host: a live migration cannot move them, so nothing is offered."""
+    pack(user, "hv-01", 12, instance_type="c5n.large")
+    plan = balancing_recommend()
+    assert plan.imbalance > 0 and plan.recommendations == []

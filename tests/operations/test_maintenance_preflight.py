@@ -86,3 +86,20 @@ def test_predicted_destinations_spread_like_the_scheduler(catalog, user):
     plan = maintenance_preflight(host=Host.objects.get(name="hv-01"))
     # The same free-memory ranking the scheduler applies, with this plan's earlier guests counted.
     assert len({g.destination for g in plan.guests}) == 4
+
+
+def test_an_sr_iov_guest_cannot_live_migrate_and_says_so(catalog, user):
+    """An SR-IOV virtual function pins a running guest to its host (the simulator's rule); stopped,
+    it is re-homed without a memory copy like any stopped guest."""
+    sriov, web = pack(user, "hv-01", 1, instance_type="c5n.large") + pack(user, "hv-01", 1)
+    plan = maintenance_preflight(host=Host.objects.get(name="hv-01"))
+    by_id = {g.instance: g for g in plan.guests}
+    assert by_id[web.public_id].action == "live-migrate"
+    pinned = by_id[sriov.public_id]
+    assert pinned.action == "cannot move" and pinned.destination is None
+    assert "SR-IOV" in pinned.reason and "stop it" in pinned.reason
+    assert not plan.feasible and "Refused: 1 guest(s) cannot move" in plan.message
+    instance_action(user=user, instance=sriov, action="stop")
+    drain()
+    again = {g.instance: g for g in maintenance_preflight(host=Host.objects.get(name="hv-01")).guests}
+    assert again[sriov.public_id].action == "re-home" and again[sriov.public_id].memory_to_copy_mib == 0

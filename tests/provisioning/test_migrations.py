@@ -39,6 +39,19 @@ def running(user, host: Host, itype: str = "t3.small", appliance: str = "ubuntu-
     return inst
 
 
+def test_an_sr_iov_guest_is_refused_with_the_cause_and_nothing_claimed(pair, user):
+    src, _dst = pair
+    inst = running(user, src, itype="c5n.large")
+    claims = list(Claim.objects.values_list("instance_id", "kind", "host_id"))
+    with pytest.raises(InvalidState) as err:
+        svc.migration_start(actor="root", instance=inst)
+    assert "SR-IOV" in err.value.message and "Stop it first" in err.value.message
+    assert not Migration.objects.exists()
+    assert list(Claim.objects.values_list("instance_id", "kind", "host_id")) == claims and ledger_audit() == []
+    inst.refresh_from_db()
+    assert (inst.state, inst.task, inst.host_id) == ("running", "", src.pk)
+
+
 def advance(mig: Migration) -> str:
     mig.refresh_from_db()
     return engine.step_advance(kind="migration", object_id=mig.pk, seq=mig.step_seq)

@@ -22,5 +22,5 @@ class ApplianceSerializer(serializers.ModelSerializer):
 class InstanceTypeSerializer(serializers.ModelSerializer):
     class Meta:
         model = InstanceType
-        fields = ["name", "vcpus", "memory_mib", "disk_gib", "description"]
+        fields = ["name", "vcpus", "memory_mib", "disk_gib", "description", "nic"]
         read_only_fields = fields

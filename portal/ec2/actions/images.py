@@ -99,6 +99,7 @@ def describe_instance_types(call: Call) -> dict:
         "memoryInfo": {"sizeInMiB": it.memory_mib},
         "instanceStorageSupported": True,
         "instanceStorageInfo": {"totalSizeInGB": it.disk_gib},
+        "networkInfo": {"enaSupport": "required" if it.nic == "sriov" else "unsupported"},
         "hibernationSupported": False,
         "burstablePerformanceSupported": False,
     } for it in rows], "nextToken": token}

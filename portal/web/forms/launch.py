@@ -42,7 +42,8 @@ def type_shortfall(itype: InstanceType, appliance: Appliance) -> str:
 
 def type_label(itype: InstanceType) -> str:
     memory = mib_label(itype.memory_mib, gib_only=True)
-    return f"{itype.name} · {itype.vcpus} vCPU · {memory} · {itype.disk_gib} GiB disk"
+    nic = " · SR-IOV NIC (no live migration)" if itype.nic == "sriov" else ""
+    return f"{itype.name} · {itype.vcpus} vCPU · {memory} · {itype.disk_gib} GiB disk{nic}"
 
 
 @dataclass
