@@ -43,7 +43,7 @@ from .claims import claim_first, claim_release
 from .events import event_record
 from .hosts import VERSION_RE, version_key
 from .migrations import migration_abort
-from .place import address_allocate
+from .place import address_allocate, hostname_for
 
 MOVE, REHOME, LEAVES, WAIT, STUCK = "live-migrate", "re-home", "leaves", "wait", "cannot move"
 
@@ -375,9 +375,9 @@ def instance_rehome(*, instance: Instance, actor: str) -> Instance:
         claim_release(instance=inst, kind=ClaimKind.INSTANCE)
         Claim.objects.filter(instance=inst, kind=ClaimKind.MIGRATION).update(kind=ClaimKind.INSTANCE)
         old_ip = inst.private_ip
-        inst.host, inst.private_ip = dest, ip
+        inst.host, inst.private_ip, inst.hostname = dest, ip, hostname_for(inst, ip)
         inst.boot_plan = {**inst.boot_plan, "applied": driver.port_move(inst.boot_plan.get("applied") or {}, dest, ip)}
-        inst.save(update_fields=["host", "private_ip", "boot_plan", "updated_at"])
+        inst.save(update_fields=["host", "private_ip", "hostname", "boot_plan", "updated_at"])
         event_record(action="instance.rehomed", instance=inst, actor=actor,
                      message=f"Stopped instance re-homed from {source.name} to {dest.name} at {ip} (was {old_ip}); "
                              f"no memory to copy; capacity released on {source.name}",

@@ -31,7 +31,7 @@ from ..units import mib_label
 from .claims import claim_first, claim_release
 from .events import event_record
 from .hosts import version_key
-from .place import address_allocate
+from .place import address_allocate, hostname_for
 
 FORCE_MODES = ("auto_converge", "stop_and_copy")
 GIB = 1024 ** 3
@@ -262,13 +262,13 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     claim_release(instance=inst, kind=ClaimKind.INSTANCE)
     Claim.objects.filter(instance=inst, kind=ClaimKind.MIGRATION).update(kind=ClaimKind.INSTANCE)
     old_ip = inst.private_ip
-    inst.host, inst.private_ip, inst.task = dest, ip, TaskState.NONE
+    inst.host, inst.private_ip, inst.hostname, inst.task = dest, ip, hostname_for(inst, ip), TaskState.NONE
     inst.boot_plan = {**inst.boot_plan, "applied": driver.port_move(inst.boot_plan.get("applied") or {}, dest, ip)}
     downtime = outcome.get("downtime_ms") or 0.0
     line = (f"[{inst.hostname}] live-migrated from {source.name} to {dest.name}: paused {downtime:.0f} ms; "
             f"address {old_ip} -> {ip}, switch port moved")
     inst.console_log = f"{inst.console_log}\n{line}" if inst.console_log else line
-    inst.save(update_fields=["host", "private_ip", "task", "boot_plan", "console_log", "updated_at"])
+    inst.save(update_fields=["host", "private_ip", "hostname", "task", "boot_plan", "console_log", "updated_at"])
     mig.status, mig.finished_at, mig.downtime_ms = MigrationStatus.COMPLETED, timezone.now(), downtime
     mig.reason = outcome.get("reason", "")
     event_record(action="migration.completed", instance=inst,

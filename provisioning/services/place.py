@@ -89,6 +89,12 @@ def _record_placement_pg(inst: Instance, host: Host, virt_mode: str) -> bool:
     return True
 
 
+def hostname_for(inst: Instance, ip: str) -> str:
+    """The guest's name on its network: its own name, else its address (EC2's ip-10-0-0-5), so a guest
+    that moves to another address is renamed with it."""
+    return slugify(inst.name)[:63] if inst.name else "ip-" + ip.replace(".", "-")
+
+
 def _record_placement(inst: Instance, host: Host, virt_mode: str) -> bool:
     """Write host, mode, address and names (the portable path); False if the pool is full."""
     ip = address_allocate(host)
@@ -98,7 +104,7 @@ def _record_placement(inst: Instance, host: Host, virt_mode: str) -> bool:
     inst.virt_mode = virt_mode
     inst.availability_zone = host.availability_zone
     inst.private_ip = ip
-    inst.hostname = slugify(inst.name)[:63] if inst.name else "ip-" + ip.replace(".", "-")
+    inst.hostname = hostname_for(inst, ip)
     inst.mac_address = driver.mac_for(inst)
     inst.save(update_fields=PLACED_FIELDS)
     return True

@@ -47,6 +47,7 @@ def test_enter_moves_every_guest_and_only_then_is_in_maintenance(catalog, user):
     for g in guests:
         g.refresh_from_db()
         assert g.host.name != "hv-01" and g.host.availability_zone == "sky-1a"
+        assert g.hostname == "ip-" + g.private_ip.replace(".", "-")  # renamed with its new address
     assert {g.state for g in guests} == {"running", "stopped"}
     assert m.migrations_started == 5 and m.rehomed == 1 and m.remaining == []
     assert Migration.objects.filter(source_host=host, status="completed").count() == 5

@@ -91,6 +91,7 @@ def test_a_migration_moves_claim_host_address_and_port_and_records_every_round(p
     assert (inst.state, inst.task, inst.host_id) == ("running", "", dst.pk)
     assert ipaddress.ip_address(inst.private_ip) in ipaddress.ip_network(dst.network_cidr)
     assert inst.private_ip != old_ip
+    assert inst.hostname == "ip-" + inst.private_ip.replace(".", "-")  # its DNS name follows the address
     assert inst.boot_plan["applied"]["vswitch_port"]["host"] == dst.name
     assert list(Claim.objects.filter(instance=inst).values_list("kind", "host_id")) == [("instance", dst.pk)]
     src.refresh_from_db()
