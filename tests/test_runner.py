@@ -7,6 +7,7 @@ half-sent requests do not block the web (gunicorn's threaded workers).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -114,10 +115,9 @@ def _api(base: str, method: str, path: str, body: dict | None = None, token: str
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-@pytest.fixture(scope="module")
-def make_run(tmp_path_factory, redis_url):
+@contextlib.contextmanager
+def _portal(tmp: Path, redis_url: str):
     """`python -m tools.runtime run` on its own SQLite database and queue, as `make run` starts it."""
-    tmp = tmp_path_factory.mktemp("make-run")
     port = runtime.free_port()
     queue = f"skyport-runner-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items()
@@ -157,13 +157,32 @@ def make_run(tmp_path_factory, redis_url):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        import redis
+        if runtime.redis_answers(redis_url):
+            import redis
 
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"*{queue}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(match=f"*{queue}*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def make_run(tmp_path_factory, redis_url):
+    with _portal(tmp_path_factory.mktemp("make-run"), redis_url) as portal:
+        yield portal
+
+
+def _launch_runs(base: str, token: str, running) -> None:
+    """A launch through the REST API reaches `running` (web, broker and worker all work)."""
+    status, launched = _api(base, "POST", "/api/v1/instances/", {"appliance": "debian-12",
+                                                                 "instance_type": "t3.micro"}, token)
+    assert status == 202, launched
+
+    def state():
+        return _api(base, "GET", f"/api/v1/instances/{launched['id']}/", token=token)[1].get("state")
+
+    wait_for(running(lambda: state() == "running"), timeout=120, interval=0.5, message="the launch to run")
 
 
 def _worker_pids(log: str) -> list[int]:
@@ -217,3 +236,22 @@ def test_the_procfile_runs_gunicorn_with_threaded_workers():
     web = dict(runner.parse_procfile(runtime.BASE_DIR / "Procfile"))["web"]
     assert "-k gthread" in web and "--threads" in web and "--timeout" in web
     assert Path(runtime.BASE_DIR / "requirements.txt").read_text().count("honcho") == 0
+
+
+def test_a_private_redis_is_supervised_and_comes_back_on_its_port(tmp_path):
+    """No Redis answers at REDIS_URL: `make run` starts its own under the runner; SIGKILLed, it is
+    started again on the same port, and the worker and beat reconnect by themselves."""
+    with _portal(tmp_path, f"redis://127.0.0.1:{runtime.free_port()}/0") as portal:
+        base, log, running = portal["base"], portal["log"], portal["running"]
+        assert "(a private redis-server, restarted by the runner if it dies)" in log()
+        first = int(re.findall(r"runner +\| redis started \(pid (\d+)\)", log())[0])
+        status, body = _api(base, "POST", "/api/v1/auth/token/", {"username": "demo", "password": "demo"})
+        assert status == 200, body
+        token = body["token"]
+        os.kill(first, signal.SIGKILL)
+        wait_for(running(lambda: f"redis (pid {first}) was killed by SIGKILL; restarting it" in log()),
+                 timeout=30, message="the runner's restart line for redis")
+        wait_for(running(lambda: len(re.findall(r"runner +\| redis started", log())) >= 2), timeout=30,
+                 message="redis started again")
+        assert _get(base + "/") == 200
+        _launch_runs(base, token, running)  # the worker reconnected to the new (empty) Redis

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -144,10 +145,20 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
             pass
 
 
+def private_redis_argv(port: int, redis_dir: Path, *, logfile: str | None = None) -> list[str]:
+    """The redis-server command line for a private server on ``port`` (no persistence: ``--save ""
+    --appendonly no``; loopback only). Without ``logfile`` it logs warnings to stdout."""
+    argv = [_redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(redis_dir),
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"]
+    if logfile is None:
+        return [*argv, "--loglevel", "warning"]
+    return [*argv, "--pidfile", str(redis_dir / f"redis-{port}.pid"), "--logfile", logfile]
+
+
 def start_private_redis(var_dir: str | os.PathLike | None = None) -> str:
     """Start a redis-server of our own on a free loopback port, files under ``var/redis/``.
 
-    No persistence (``--save "" --appendonly no``). Returns its URL once it answers PING.
+    No persistence. Returns its URL once it answers PING.
     """
     binary = _redis_binary()
     redis_dir = Path(var_dir or var_dir_default()) / "redis"
@@ -156,18 +167,7 @@ def start_private_redis(var_dir: str | os.PathLike | None = None) -> str:
     for _attempt in range(3):
         port = free_port()
         log_path = redis_dir / f"redis-{port}.log"
-        cmd = [
-            binary,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(redis_dir),
-            "--pidfile", str(redis_dir / f"redis-{port}.pid"),
-            "--logfile", str(log_path),
-            "--save", "",
-            "--appendonly", "no",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-        ]
+        cmd = private_redis_argv(port, redis_dir, logfile=str(log_path))
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -301,7 +301,7 @@ def _wait_http(url: str, going_on: Callable[[], bool], timeout: float) -> bool:
     return False
 
 
-def banner(port: str) -> str:
+def banner(port: str, *, private_redis: bool = False) -> str:
     demo_pw = os.environ.get("SKYPORT_DEMO_PASSWORD", "demo")
     admin_pw = os.environ.get("SKYPORT_ADMIN_PASSWORD", "admin")
     base = f"http://127.0.0.1:{port}/"
@@ -319,13 +319,24 @@ def banner(port: str) -> str:
         f"  Debug pages:         {'ON (DJANGO_DEBUG=1)' if debug else 'off (DJANGO_DEBUG=1 turns them on)'}",
         f"  API docs:            {base}api/docs/",
         f"  Admin:               {base}admin/",
-        f"  Redis:               {os.environ.get('REDIS_URL')}",
+        f"  Redis:               {os.environ.get('REDIS_URL')}"
+        + (" (a private redis-server, restarted by the runner if it dies)" if private_redis else ""),
         f"  Simulation speed:    {os.environ.get('SKYPORT_SIM_SPEED', '1.0')} (1.0 = real time, 0 = instant)",
         "  Stop:                Ctrl-C",
         "=" * 64,
         "",
     ]
     return "\n".join(lines)
+
+
+def _wait_redis(url: str, supervisor: Supervisor) -> bool:
+    deadline = time.monotonic() + REDIS_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if redis_answers(url, timeout=0.5):
+            return True
+        supervisor.tick()
+        time.sleep(0.1)
+    return False
 
 
 def run() -> int:
@@ -346,13 +357,34 @@ def run() -> int:
     if port_in_use(int(port)):
         raise SystemExit(f"skyport: port {port} is already in use; pick another, e.g. PORT=8001 make run")
 
-    os.environ["REDIS_URL"] = ensure_redis(var_dir)
+    programs = parse_procfile(BASE_DIR / "Procfile")
+    redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    private = not redis_answers(redis_url)
+    if private:
+        # A Redis of our own, supervised like the Procfile's processes: killed, it is started again on
+        # the same port (empty: the reconciler re-sends the steps whose messages it held).
+        _log(f"no Redis answers at {redis_url}; starting a private redis-server under the runner")
+        redis_dir = var_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        port_r = free_port()
+        programs.insert(0, ("redis", shlex.join(private_redis_argv(port_r, redis_dir))))
+        redis_url = f"redis://127.0.0.1:{port_r}/0"
+    os.environ["REDIS_URL"] = redis_url
     env = dict(os.environ)
-    _manage("migrate", "--noinput", env=env)
-    _manage("seed_demo", "--if-empty", env=env)
+    supervisor = Supervisor(programs, env=env, cwd=BASE_DIR, preexec=_die_with_parent)
+    if private:
+        supervisor.start(["redis"])
+        if not _wait_redis(redis_url, supervisor):
+            supervisor.stop()
+            raise SystemExit(f"skyport: the private redis-server did not answer at {redis_url} within "
+                             f"{REDIS_START_TIMEOUT_S:g} s; see its lines above")
+    try:
+        _manage("migrate", "--noinput", env=env)
+        _manage("seed_demo", "--if-empty", env=env)
+    except BaseException:
+        supervisor.stop()
+        raise
 
-    supervisor = Supervisor(parse_procfile(BASE_DIR / "Procfile"), env=env, cwd=BASE_DIR,
-                            preexec=_die_with_parent)
     stopping = {"signal": None}
 
     def _stop(signum, _frame):
@@ -367,12 +399,12 @@ def run() -> int:
 
     def _banner() -> None:
         if _wait_http(f"http://127.0.0.1:{port}/", lambda: not supervisor.stopping, timeout=90):
-            print(banner(port), flush=True)
+            print(banner(port, private_redis=private), flush=True)
         elif not supervisor.stopping:
             _log(f"the web process did not answer on port {port} within 90 s; see the log above")
 
     try:
-        supervisor.start()
+        supervisor.start([name for name, _ in programs if name != "redis"])
         threading.Thread(target=_banner, daemon=True).start()
         supervisor.run()
     finally:
