@@ -27,8 +27,8 @@ def reconcile() -> dict:
 
 @shared_task(name="provisioning.balance", ignore_result=True, expires=60)
 def balance() -> dict:
-    """Beat, every SKYPORT_BALANCING interval: in automatic mode apply the balancing recommendations
-    (each move is a live migration on the step engine); in manual mode do nothing."""
+    """Beat, every SKYPORT_BALANCING interval, by the policy staff set (`BalancingPolicy`): automatic applies
+    the balancing recommendations (each move a live migration on the step engine); manual only recommends."""
     from .services.balancing import balancing_tick
 
     return balancing_tick()
