@@ -101,3 +101,41 @@ def test_a_manual_tick_only_recommends(catalog, user):
         tick = balancing_tick()
     assert tick["mode"] == "manual" and "wait for staff" in tick["skipped"]
     assert tick["plan"]["recommendations"] and not Migration.objects.exists()
+
+
+@pytest.mark.postgres
+def test_two_staff_changing_it_at_once_are_serialised(transactional_db):
+    """The second change waits for the first's lock on the row, then starts from what the first set: it
+    neither undoes the first nor logs a "from" that was no longer in force."""
+    import threading
+
+    from django.db import connection, connections
+
+    from tests.fixtures_runtime import wait_for
+    from tests.kit import held_in_transaction
+
+    second: dict = {}
+
+    def bob() -> None:
+        try:
+            second["change"] = balancing_policy_set(actor="bob", threshold=5)
+        finally:
+            connections.close_all()
+
+    def waiting_for_a_lock() -> bool:
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            return cur.fetchone()[0] >= 1
+
+    balancing_policy_set(actor="ops", threshold=2)  # the row exists: only its lock can order the two
+    thread = threading.Thread(target=bob)
+    with held_in_transaction(lambda: balancing_policy_set(actor="root", mode="automatic")):
+        thread.start()
+        wait_for(waiting_for_a_lock, timeout=30, message="bob's change to wait for root's lock")
+    thread.join(timeout=60)
+    assert second["change"].changes == ["threshold level 2 → 5"]
+    policy = balancing_policy()
+    assert (policy.mode, policy.threshold, policy.updated_by) == ("automatic", 5, "bob")
+    logged = [e.data for e in Event.objects.filter(action="balancing.policy_changed").order_by("id")][1:]
+    assert logged == [{"before": {"mode": "manual", "threshold": 2}, "after": {"mode": "automatic", "threshold": 2}},
+                      {"before": {"mode": "automatic", "threshold": 2}, "after": {"mode": "automatic", "threshold": 5}}]
