@@ -7,11 +7,12 @@ that stops after the window), with the weighers' EXISTS annotations computed for
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.db import connection
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 
 from ..choices import MODE_PREFERENCE
 from ..db import inline, prepared_cursor
@@ -120,15 +121,26 @@ def _shape(req: PlacementRequest, limit: int) -> tuple:
 
 def candidate_sql(req: PlacementRequest, limit: int = CANDIDATE_LIMIT) -> tuple[str, tuple | None]:
     """The one statement `candidates` runs: filtered window + the weighers' annotations."""
-    key = _shape(req, limit)
-    hit = _SQL_CACHE.get(key)
-    if hit is None:
-        window = filtered(req).order_by(*_window_order(req)).values("pk")[:limit]
+    def build():
         annotations = {}
         for w, _m in request_weighers(req):
             annotations.update(w.annotations(req))
-        qs = Host.objects.filter(pk__in=window).only(*CANDIDATE_FIELDS).annotate(**annotations).order_by()
-        hit = inline(*qs.query.sql_with_params())
+        return _window(req, limit).annotate(**annotations)
+
+    return _cached_sql(_shape(req, limit), build)
+
+
+def _window(req: PlacementRequest, limit: int) -> QuerySet:
+    """The hosts the filters let through, the first `limit` in the window's order."""
+    window = filtered(req).order_by(*_window_order(req)).values("pk")[:limit]
+    return Host.objects.filter(pk__in=window).only(*CANDIDATE_FIELDS).order_by()
+
+
+def _cached_sql(key: tuple, build: Callable[[], QuerySet]) -> tuple[str, tuple | None]:
+    """The statement of `build()`'s queryset with its values inlined, built once per request shape."""
+    hit = _SQL_CACHE.get(key)
+    if hit is None:
+        hit = inline(*build().query.sql_with_params())
         if len(_SQL_CACHE) >= _SQL_CACHE_MAX:
             _SQL_CACHE.clear()
             _COLUMNS.clear()
@@ -160,17 +172,7 @@ WINDOWS_PER_STATEMENT = 200
 
 def _window_sql(req: PlacementRequest, limit: int) -> tuple[str, tuple | None]:
     """The candidate statement without the weighers' columns (the same columns for every request)."""
-    key = ("window", *_shape(req, limit))
-    hit = _SQL_CACHE.get(key)
-    if hit is None:
-        window = filtered(req).order_by(*_window_order(req)).values("pk")[:limit]
-        qs = Host.objects.filter(pk__in=window).only(*CANDIDATE_FIELDS).order_by()
-        hit = inline(*qs.query.sql_with_params())
-        if len(_SQL_CACHE) >= _SQL_CACHE_MAX:
-            _SQL_CACHE.clear()
-            _COLUMNS.clear()
-        _SQL_CACHE[key] = hit
-    return hit
+    return _cached_sql(("window", *_shape(req, limit)), lambda: _window(req, limit))
 
 
 def candidate_windows(reqs: list[PlacementRequest], *, limit: int = CANDIDATE_LIMIT) -> list[list[CandidateHost]]:
