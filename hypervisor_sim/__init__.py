@@ -7,7 +7,7 @@ numpy only: no Django, no wall clock, no global random state; every result is a 
 inputs and a seed.
 """
 
-from .balancing import HostLoad, MoveEffect, imbalance, imbalance_priority, move_effect
+from .balancing import FleetLoads, HostLoad, MoveEffect, imbalance, imbalance_priority, move_effect
 from .boot import BootConfig, BootPlan, BootStage, plan_boot
 from .cpu import (
     Compatibility,
@@ -56,6 +56,7 @@ __all__ = [
     "EvacuationPlan",
     "EvacuationTiming",
     "Fault",
+    "FleetLoads",
     "FreeCapacity",
     "GuestMemory",
     "GuestMove",

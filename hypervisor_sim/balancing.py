@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 
-__all__ = ["HostLoad", "MoveEffect", "imbalance", "imbalance_priority", "move_effect"]
+__all__ = ["FleetLoads", "HostLoad", "MoveEffect", "imbalance", "imbalance_priority", "move_effect"]
 
 
 @dataclass(frozen=True)
@@ -79,31 +79,54 @@ class MoveEffect:
                                "destination_above_source": self.destination_above_source}
 
 
+class FleetLoads:
+    """One state of the fleet against which many proposed moves are weighed, each in O(1) instead of
+    O(hosts): the loads' mean and sum of squared deviations are kept, and a move changes two loads.
+
+    Moving the mean from m to m' adds n(m - m')^2 to the sum of squared deviations (the deviations from
+    m sum to zero); the two hosts' old terms are then swapped for their new ones.
+    """
+
+    def __init__(self, hosts: Sequence[HostLoad]) -> None:
+        self.by_name = {h.name: h for h in hosts}
+        if len(self.by_name) != len(hosts):
+            raise ValueError("host names must be unique")
+        loads = [h.load for h in hosts]
+        self.n = len(loads)
+        self.mean = math.fsum(loads) / self.n if loads else 0.0
+        self.squares = math.fsum((x - self.mean) ** 2 for x in loads)
+        self.imbalance = imbalance(hosts)
+
+    def move_effect(self, *, source: str, destination: str, memory_mib: int, vcpus: int) -> MoveEffect:
+        """The effect of moving a guest of `memory_mib` / `vcpus` from `source` to `destination`."""
+        for name in (source, destination):
+            if name not in self.by_name:
+                raise ValueError(f"unknown host {name!r}")
+        if source == destination:
+            raise ValueError("source and destination must differ")
+        if memory_mib < 0 or vcpus < 0:
+            raise ValueError("a guest's memory and vCPUs must not be negative")
+        src, dst = self.by_name[source], self.by_name[destination]
+        if memory_mib > src.memory_mib or vcpus > src.vcpus:
+            raise ValueError(f"{source} has {src.memory_mib} MiB and {src.vcpus} vCPU allocated: it cannot hold a "
+                             f"guest of {memory_mib} MiB and {vcpus} vCPU")
+        s0, d0 = src.load, dst.load
+        s1, d1 = src.plus(-memory_mib, -vcpus).load, dst.plus(memory_mib, vcpus).load
+        mean = self.mean + (s1 - s0 + d1 - d0) / self.n
+        squares = (self.squares + self.n * (self.mean - mean) ** 2 - (s0 - mean) ** 2 - (d0 - mean) ** 2
+                   + (s1 - mean) ** 2 + (d1 - mean) ** 2)
+        return MoveEffect(
+            imbalance_before=self.imbalance, imbalance_after=math.sqrt(max(0.0, squares) / self.n),
+            source_load_before=s0, source_load_after=s1, destination_load_before=d0, destination_load_after=d1,
+        )
+
+
 def move_effect(hosts: Sequence[HostLoad], *, source: str, destination: str, memory_mib: int,
                 vcpus: int) -> MoveEffect:
-    """The effect of moving a guest of `memory_mib` / `vcpus` from `source` to `destination`."""
-    by_name = {h.name: h for h in hosts}
-    if len(by_name) != len(hosts):
-        raise ValueError("host names must be unique")
-    for name in (source, destination):
-        if name not in by_name:
-            raise ValueError(f"unknown host {name!r}")
-    if source == destination:
-        raise ValueError("source and destination must differ")
-    if memory_mib < 0 or vcpus < 0:
-        raise ValueError("a guest's memory and vCPUs must not be negative")
-    src = by_name[source]
-    if memory_mib > src.memory_mib or vcpus > src.vcpus:
-        raise ValueError(f"{source} has {src.memory_mib} MiB and {src.vcpus} vCPU allocated: it cannot hold a "
-                         f"guest of {memory_mib} MiB and {vcpus} vCPU")
-    after = dict(by_name)
-    after[source] = src.plus(-memory_mib, -vcpus)
-    after[destination] = by_name[destination].plus(memory_mib, vcpus)
-    return MoveEffect(
-        imbalance_before=imbalance(hosts), imbalance_after=imbalance(after.values()),
-        source_load_before=src.load, source_load_after=after[source].load,
-        destination_load_before=by_name[destination].load, destination_load_after=after[destination].load,
-    )
+    """The effect of moving a guest of `memory_mib` / `vcpus` from `source` to `destination` (one move;
+    weigh many against the same fleet with `FleetLoads`)."""
+    return FleetLoads(hosts).move_effect(source=source, destination=destination, memory_mib=memory_mib,
+                                         vcpus=vcpus)
 
 
 def imbalance_priority(imbalance_value: float, n_hosts: int) -> int:

@@ -6,6 +6,7 @@ A real driver (libvirt/QEMU) could replace this module without touching the surf
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import hypervisor_sim as sim
@@ -180,6 +181,13 @@ def move_effect(loads: dict[str, LoadFigures], *, source: str, destination: str,
     """Imbalance and both hosts' loads before and after one move (plain data)."""
     return sim.move_effect(_host_loads(loads), source=source, destination=destination, memory_mib=memory_mib,
                            vcpus=vcpus).to_dict()
+
+
+def move_effects(loads: dict[str, LoadFigures]) -> Callable[..., dict]:
+    """`move_effect` for many proposed moves against the same loads: the fleet is read once, each move then
+    costs O(1) whatever the fleet's size. Call the result as `move_effect` without `loads`."""
+    fleet = sim.FleetLoads(_host_loads(loads))
+    return lambda **move: fleet.move_effect(**move).to_dict()
 
 
 def evacuation_timing(source: Host, moves: list[tuple[Instance, Host]], *, downtime_limit_ms: float,

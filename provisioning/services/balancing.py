@@ -288,6 +288,7 @@ def _fits(row, it, extra: list[int]) -> bool:
 def _best_move(hosts, loads, sources, guests, options, moved, added, total_gib, cost_factor):
     """The move with the largest net benefit from the few most loaded sources, or None (no query)."""
     mean = sum(driver.host_load(f) for f in loads.values()) / max(1, len(loads))
+    effect_of = driver.move_effects(loads)  # the fleet read once per pass, each candidate move then O(1)
     ranked = sorted(sources, key=lambda h: (-driver.host_load(loads[h.name]), h.name))[:SOURCES_PER_PASS]
     best, best_score = None, 0.0
     for source in ranked:
@@ -298,8 +299,8 @@ def _best_move(hosts, loads, sources, guests, options, moved, added, total_gib, 
             for row in options[inst.pk]:
                 if row.name not in loads or not _fits(row, it, added.get(row.id, [0, 0, 0, 0])):
                     continue
-                effect = driver.move_effect(loads, source=source.name, destination=row.name,
-                                            memory_mib=it.memory_mib, vcpus=it.vcpus)
+                effect = effect_of(source=source.name, destination=row.name, memory_mib=it.memory_mib,
+                                   vcpus=it.vcpus)
                 if effect["destination_load_after"] >= effect["source_load_after"]:
                     continue  # the destination would end at or above the host it relieved
                 benefit = effect["improvement"] * total_gib

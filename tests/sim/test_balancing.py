@@ -4,8 +4,10 @@ import json
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hypervisor_sim import HostLoad, imbalance, imbalance_priority, move_effect
+from hypervisor_sim import FleetLoads, HostLoad, imbalance, imbalance_priority, move_effect
 
 
 def host(name, memory_mib, vcpus, memory_limit_mib=65536, vcpu_limit=32):
@@ -82,3 +84,23 @@ def test_priority_follows_the_drs_formula():
     assert levels == sorted(levels, reverse=True)  # more uneven, more urgent
     with pytest.raises(ValueError):
         imbalance_priority(0.1, 0)
+
+
+_fleets = st.lists(st.tuples(st.integers(0, 65536), st.integers(0, 32)), min_size=2, max_size=40)
+
+
+@given(fleet=_fleets, data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_many_moves_weighed_against_one_fleet_match_the_recomputed_figures(fleet, data):
+    """FleetLoads weighs each move in O(1) from kept sums; the figures are those of recomputing the fleet."""
+    hosts = [host(f"h{i}", m, v) for i, (m, v) in enumerate(fleet)]
+    weighed = FleetLoads(hosts)
+    for _ in range(5):
+        a, b = data.draw(st.lists(st.sampled_from(hosts), min_size=2, max_size=2, unique_by=lambda h: h.name))
+        mem, cpus = data.draw(st.integers(0, a.memory_mib)), data.draw(st.integers(0, a.vcpus))
+        effect = weighed.move_effect(source=a.name, destination=b.name, memory_mib=mem, vcpus=cpus)
+        after = [h.plus(-mem, -cpus) if h is a else h.plus(mem, cpus) if h is b else h for h in hosts]
+        assert effect.imbalance_before == imbalance(hosts)
+        assert effect.imbalance_after == pytest.approx(imbalance(after), abs=1e-9)
+        assert (effect.source_load_after, effect.destination_load_after) == (after[hosts.index(a)].load,
+                                                                             after[hosts.index(b)].load)
