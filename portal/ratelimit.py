@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import weakref
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
@@ -25,6 +26,7 @@ log = logging.getLogger("skyport.ratelimit")
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
           "d": 86400, "day": 86400}
+_redis_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+?)s?\s*$")
 
 
@@ -68,7 +70,10 @@ def _count(counter: str, timeout: int) -> int:
     backend = caches[DEFAULT_CACHE_ALIAS]
     if isinstance(backend, RedisCache):
         name = backend.make_and_validate_key(counter)
-        pipe = backend._cache.get_client(name, write=True).pipeline(transaction=False)
+        client = _redis_clients.get(backend)
+        if client is None:  # Django builds a client (and its command table) per call; writes go to the first server
+            client = _redis_clients[backend] = backend._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
         count, _ = pipe.incr(name).expire(name, timeout).execute()
         return count
     cache.add(counter, 0, timeout=timeout)

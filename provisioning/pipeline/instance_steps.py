@@ -16,7 +16,7 @@ from .. import driver
 from ..choices import ClaimKind, InstanceState, TaskState
 from ..models import Instance
 from ..selectors import instance_events
-from ..services.claims import claim_release
+from ..services.claims import claims_release
 from ..services.events import event_record
 from ..services.passwords import password_store
 from .engine import StepFailed, StepKind, StepOutcome, register_kind, step_schedule
@@ -134,10 +134,9 @@ TERMINATED_FIELDS = ["terminated_at", "initial_password"]
 
 
 def step_finish_terminate(inst: Instance) -> StepOutcome:
-    released = claim_release(instance=inst)
-    # A live migration under way holds room on its destination too; the migration's next step
-    # sees the instance gone and ends (it never locks the instance before its own row).
-    claim_release(instance=inst, kind=ClaimKind.MIGRATION)
+    # A live migration under way holds room on its destination too (released with it); the migration's
+    # next step sees the instance gone and ends (it never locks the instance before its own row).
+    released = ClaimKind.INSTANCE in claims_release(instance=inst)
     inst.state = InstanceState.TERMINATED
     inst.task = TaskState.NONE
     inst.terminated_at = timezone.now()
@@ -164,8 +163,7 @@ STEPS: dict[str, Callable[[Instance], StepOutcome]] = {
 
 def instance_fail(inst: Instance, reason: str) -> None:
     """End in `error` with a reason, give the capacity back (caller holds the row and saves)."""
-    claim_release(instance=inst)
-    claim_release(instance=inst, kind=ClaimKind.MIGRATION)
+    claims_release(instance=inst)
     inst.state = InstanceState.ERROR
     inst.task = TaskState.NONE
     inst.state_reason = reason

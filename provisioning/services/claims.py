@@ -124,17 +124,44 @@ def claim_first(*, instance: Instance, host_ids: Sequence[int], kind: str = Clai
 
 def claim_release(*, instance: Instance, kind: str = ClaimKind.INSTANCE) -> bool:
     """Give the instance's claim back to its host. Idempotent: False if there was none."""
-    claim = Claim.objects.filter(instance=instance, kind=kind).first()
-    if claim is None:
-        return False
-    Host.objects.filter(pk=claim.host_id).update(
-        vcpus_used=F("vcpus_used") - claim.vcpus,
-        memory_mib_used=F("memory_mib_used") - claim.memory_mib,
-        disk_gib_used=F("disk_gib_used") - claim.disk_gib,
-        instances_used=F("instances_used") - 1,
-    )
-    claim.delete()
-    return True
+    return kind in claims_release(instance=instance, kinds=(kind,))
+
+
+_PG_RELEASE = """
+WITH gone AS (
+    DELETE FROM provisioning_claim WHERE instance_id = %(instance)s AND kind = ANY(%(kinds)s::varchar[])
+    RETURNING kind, host_id, vcpus, memory_mib, disk_gib
+), back AS (
+    UPDATE provisioning_host h
+    SET vcpus_used = h.vcpus_used - g.v, memory_mib_used = h.memory_mib_used - g.m,
+        disk_gib_used = h.disk_gib_used - g.d, instances_used = h.instances_used - g.n
+    FROM (SELECT host_id, sum(vcpus) v, sum(memory_mib) m, sum(disk_gib) d, count(*) n FROM gone GROUP BY host_id) g
+    WHERE h.id = g.host_id
+)
+SELECT kind FROM gone
+"""
+
+
+def claims_release(*, instance: Instance, kinds: Sequence[str] = (ClaimKind.INSTANCE, ClaimKind.MIGRATION)) -> set[str]:
+    """Give the instance's claims of these kinds back to their hosts; the kinds it had (idempotent).
+
+    On PostgreSQL one statement deletes the claims and lowers their hosts' used figures together.
+    """
+    if connection.vendor == "postgresql":
+        with prepared_cursor() as cur:
+            cur.execute(_PG_RELEASE, {"instance": instance.pk, "kinds": list(kinds)})
+            return {row[0] for row in cur.fetchall()}
+    claims = list(Claim.objects.filter(instance=instance, kind__in=kinds))
+    for claim in claims:
+        Host.objects.filter(pk=claim.host_id).update(
+            vcpus_used=F("vcpus_used") - claim.vcpus,
+            memory_mib_used=F("memory_mib_used") - claim.memory_mib,
+            disk_gib_used=F("disk_gib_used") - claim.disk_gib,
+            instances_used=F("instances_used") - 1,
+        )
+    if claims:
+        Claim.objects.filter(pk__in=[c.pk for c in claims]).delete()
+    return {c.kind for c in claims}
 
 
 def ledger_audit() -> list[str]:

@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ..exceptions import IdempotencyConflict, InvalidRequest, SkyportError
@@ -105,9 +105,14 @@ def idempotent_reservation(
     key = key_validate(key)
     request_hash = body_hash(body)
     deadline = time.monotonic() + WAIT_S
+    # On SQLite a cheap read first spares a replay the write lock. On PostgreSQL the insert arbitrates by
+    # itself (a replay's insert fails, then reads the record), so a new key costs no read before it.
+    read_first = connection.vendor != "postgresql"
     while True:
-        # A cheap read first: a replay takes no write lock (matters on SQLite).
-        status, reservation = _lookup(user=user, scope=scope, key=key, request_hash=request_hash)
+        if read_first:
+            status, reservation = _lookup(user=user, scope=scope, key=key, request_hash=request_hash)
+        else:
+            status, reservation, read_first = "absent", None, True
         if status == "replay":
             return reservation, True
         if status == "absent":

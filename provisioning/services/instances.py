@@ -68,6 +68,9 @@ def launch_unstarted(inst: Instance) -> bool:
 def instances_action(*, user, instances: Iterable[Instance], action: str, actor: str | None = None,
                      idempotent: bool = False) -> list[Instance]:
     """`instance_action` on several instances, all or none (EC2's StopInstances with many ids)."""
+    instances = list(instances)
+    if len(instances) == 1:  # its own transaction is all or none already (no savepoint inside another)
+        return [instance_action(user=user, instance=instances[0], action=action, actor=actor, idempotent=idempotent)]
     with transaction.atomic():
         return [instance_action(user=user, instance=inst, action=action, actor=actor, idempotent=idempotent)
                 for inst in instances]

@@ -12,7 +12,11 @@ Records under "ec2" in var/bench/results.json: skyport_loops_per_s, moto_loops_p
 plus per-side errors, CPU per loop (Skyport's web tier, worker and PostgreSQL backends during the window, the
 worker and backends again once the pipeline settled; moto's server; all from /proc), the load
 average at the start, and how long Skyport's pipeline took to settle afterwards (every instance terminated,
-every claim released: the work was really done, not only acknowledged).
+every claim released: the work was really done, not only acknowledged). And the client's own CPU per loop
+(this process's boto3 threads: `client_cpu_ms_per_loop`, its user part `client_user_cpu_ms_per_loop`), with
+the ceilings it leaves whatever the server: `client_ceiling_loops_per_s` = cores / client CPU per loop (a server
+that cost nothing), `client_gil_ceiling_loops_per_s` = 1 s / client user CPU per loop (one Python process runs
+its threads' Python one at a time), each also as a ratio to moto.
 
 Run: `python tests/bench/bench_ec2.py [--seconds S --threads N --keep]`. Needs PostgreSQL (DATABASE_URL if it
 is postgres://, else postgres://postgres@127.0.0.1:5432/postgres) and Redis (found or started as `make run` does).
@@ -182,15 +186,18 @@ def loops(endpoint: str, credentials: list[tuple[str, str]], ami: str, instance_
             break
     window["start"] = time.perf_counter()
     window["end"] = window["start"] + seconds
-    cpu0 = time.process_time()
+    cpu0 = os.times()
     barrier.wait()
     for t in threads:
         t.join()
     # The client's own CPU: this process does nothing else meanwhile (the main thread waits in join).
-    client_cpu = (time.process_time() - cpu0) / max(sum(ran), 1)
+    # User time is (nearly all) Python under the GIL, so one process runs at most 1 s of it per second.
+    cpu1, n = os.times(), max(sum(ran), 1)
+    user = (cpu1.user - cpu0.user) / n
     elapsed = seconds
     return {"loops": sum(done), "loops_per_s": sum(done) / elapsed, "errors": len(errors),
-            "first_errors": errors[:3], "client_cpu_s_per_loop": client_cpu}
+            "first_errors": errors[:3], "client_cpu_s_per_loop": user + (cpu1.system - cpu0.system) / n,
+            "client_user_s_per_loop": user}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,12 +296,14 @@ def main(argv: list[str] | None = None) -> int:
               f"the start", flush=True)
         print(f"skyport: {ours['loops_per_s']:.1f} loops/s ({ours['loops']} loops, {ours['errors']} errors "
               f"{ours['first_errors']})", flush=True)
-        client_cpu = ours["client_cpu_s_per_loop"] * 1000
+        client_cpu, client_user = ours["client_cpu_s_per_loop"] * 1000, ours["client_user_s_per_loop"] * 1000
         cores = os.cpu_count() or 1
         ceiling = cores * 1000 / client_cpu if client_cpu else None
-        print(f"client (this process's {args.threads} boto3 threads): {client_cpu:.1f} ms CPU per loop; with a "
-              f"server that cost nothing, {cores} cores allow at most {ceiling:.0f} loops/s (one process's GIL "
-              f"{1000 / client_cpu:.0f})", flush=True)
+        gil_ceiling = 1000 / client_user if client_user else None
+        print(f"client (this process's {args.threads} boto3 threads): {client_cpu:.1f} ms CPU per loop "
+              f"({client_user:.1f} ms of it user time, under the GIL); with a server that cost nothing, {cores} "
+              f"cores allow at most {ceiling:.0f} loops/s, and this one client process at most {gil_ceiling:.0f}",
+              flush=True)
         stop(web)
 
         if args.skip_moto:
@@ -349,11 +358,16 @@ def main(argv: list[str] | None = None) -> int:
             "client_ceiling_loops_per_s": round(ceiling, 1) if ceiling else None,
             "client_ceiling_ratio_to_moto": round(ceiling / theirs["loops_per_s"], 1)
             if ceiling and theirs["loops_per_s"] else None,
+            "client_user_cpu_ms_per_loop": round(client_user, 2),
+            "client_gil_ceiling_loops_per_s": round(gil_ceiling, 1) if gil_ceiling else None,
+            "client_gil_ceiling_ratio_to_moto": round(gil_ceiling / theirs["loops_per_s"], 1)
+            if gil_ceiling and theirs["loops_per_s"] else None,
         })
         print(f"ratio: {ratio:.1f}x" if ratio else "ratio: n/a")
         if ceiling and theirs["loops_per_s"]:
-            print(f"client ceiling: {ceiling:.0f} loops/s = {ceiling / theirs['loops_per_s']:.1f}x moto (the goal "
-                  f"is 10x)")
+            print(f"client ceiling: {ceiling:.0f} loops/s = {ceiling / theirs['loops_per_s']:.1f}x moto on "
+                  f"{cores} cores with a free server, {gil_ceiling:.0f} loops/s = "
+                  f"{gil_ceiling / theirs['loops_per_s']:.1f}x in one client process (the goal is 10x)")
         return 0 if not problems and not left else 1
     finally:
         for proc in procs:

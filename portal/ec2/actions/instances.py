@@ -6,7 +6,7 @@ import base64
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from provisioning.choices import STATE_CODES
@@ -154,8 +154,17 @@ def instance_item(inst: Instance, *, index: int = 0, client_token: str = "", wri
     }
 
 
-def _with_related(qs: QuerySet[Instance]) -> QuerySet[Instance]:
-    return qs.select_related("reservation", "placement_group").prefetch_related("security_groups", "tags")
+# What an instance item never shows (the console, the boot plan and the secrets are read only when asked for).
+UNSHOWN = ("user_data", "initial_password", "password_data", "credentials_shown_at", "console_log", "boot_plan",
+           "mac_address", "login_user", "terminated_at")
+
+
+def _with_related(qs: QuerySet[Instance], user) -> QuerySet[Instance]:
+    """What `reservation_items` shows, read with the instances: their reservation's ClientToken in the same
+    query, groups and tags in one query each."""
+    token = IdempotencyRecord.objects.filter(owner=user, scope=EC2_SCOPE, reservation_id=OuterRef("reservation_id"))
+    return qs.select_related("reservation", "placement_group").prefetch_related("security_groups", "tags").annotate(
+        ec2_client_token=Subquery(token.values("key")[:1])).defer(*UNSHOWN)
 
 
 def reservation_items(user, instances: list[Instance], *, client_token: str | None = None,
@@ -163,15 +172,14 @@ def reservation_items(user, instances: list[Instance], *, client_token: str | No
     """Instances grouped by reservation, in order, with launch indexes and client tokens.
 
     `whole`: `instances` are every instance of their reservations (RunInstances' answer), and
-    `client_token` the token they were launched with: then no query is needed for either.
+    `client_token` the token they were launched with (else each instance carries its reservation's, read
+    by `_with_related`): then no query is needed for either.
     `written`: the groups and tags a launch just gave every one of `instances` (no query either).
     """
-    res_ids = list(dict.fromkeys(inst.reservation_id for inst in instances))
     if client_token is None:
-        tokens = dict(IdempotencyRecord.objects.filter(owner=user, scope=EC2_SCOPE, reservation_id__in=res_ids)
-                      .values_list("reservation_id", "key"))
+        tokens = {inst.reservation_id: inst.ec2_client_token or "" for inst in instances}
     else:
-        tokens = dict.fromkeys(res_ids, client_token)
+        tokens = dict.fromkeys((inst.reservation_id for inst in instances), client_token)
     siblings: dict[int, list[int]] = {}
     several = [inst.reservation_id for inst in instances if inst.reservation.max_count > 1]
     if whole:
@@ -207,7 +215,7 @@ def describe_instances(call: Call) -> dict:
     max_results = p.int("MaxResults", low=5, high=1000)
     if ids and max_results is not None:
         raise invalid("The parameter instancesSet cannot be used with the parameter maxResults.")
-    qs = _with_related(visible(call.user))
+    qs = _with_related(visible(call.user), call.user)
     if ids and not filters and max_results is None:  # the common "describe these" in one query
         rows = sorted(qs.filter(public_id__in=ids).order_by(), key=lambda inst: inst.pk)
         _missing(ids, {inst.public_id for inst in rows})

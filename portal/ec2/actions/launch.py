@@ -97,7 +97,7 @@ def run_instances(call: Call) -> dict:
     if result.instances:  # a new launch: answer with what it wrote, without reading it back
         return reservation_items(call.user, list(result.instances), client_token=token, whole=True,
                                  written=(list(result.security_groups), result.tags))[0]
-    instances = list(_with_related(visible(call.user)).filter(reservation=result.reservation).order_by("pk"))
+    instances = list(_with_related(visible(call.user), call.user).filter(reservation=result.reservation).order_by("pk"))
     if not instances:
         raise Ec2Error("InvalidParameterValue", f"ClientToken '{token}' belongs to reservation "
                                                 f"{result.reservation.public_id}, whose instances are gone.")
