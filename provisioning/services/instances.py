@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from ..choices import InstanceState
+from ..choices import InstanceState, TaskState
 from ..exceptions import NotFound
 from ..lifecycle import TRANSITIONS, Transition, transition_check
 from ..models import Instance
 from ..pipeline.engine import step_schedule
-from ..pipeline.instance_steps import LAUNCH_FIRST_STEP, TERMINATED_FIELDS, step_finish_terminate
+from ..pipeline.instance_steps import TERMINATED_FIELDS, step_finish_terminate
 from .events import actor_name, event_record
 from .keypairs import pem_filename
 from .passwords import password_unseal
@@ -45,9 +45,9 @@ def instance_action(*, user, instance: Instance, action: str, actor: str | None 
             inst.owner = user  # the events' owner, without reading the user again
         event_record(action=f"instance.{action}", instance=inst, actor=actor or actor_name(user),
                      message=f"{action.capitalize()} requested")
-        if action == "terminate" and launch_unstarted(inst):
-            # Nothing of it exists on the host yet, so there is nothing to shut down: it ends here, its
-            # claim released in this transaction, and the launch's queued step finds itself stale.
+        if action == "terminate" and launch_unbooted(inst):
+            # No guest runs yet, so there is nothing to shut down: it ends here, its claim released in this
+            # transaction, and the launch's queued step finds itself stale.
             step_finish_terminate(inst)
             step_schedule(inst, None)
             inst.save(update_fields=ACTION_FIELDS + TERMINATED_FIELDS)
@@ -60,9 +60,11 @@ def instance_action(*, user, instance: Instance, action: str, actor: str | None 
     return inst
 
 
-def launch_unstarted(inst: Instance) -> bool:
-    """A launch whose first step has not run yet (the caller holds the row: it cannot start meanwhile)."""
-    return inst.state == InstanceState.PENDING and inst.step == LAUNCH_FIRST_STEP
+def launch_unbooted(inst: Instance) -> bool:
+    """A launch that has not begun to boot: still being scheduled, or its image being copied (a copy under
+    way is abandoned with it). The caller holds the row, so no step moves it on meanwhile."""
+    return (inst.state == InstanceState.PENDING and inst.launched_at is None
+            and inst.task in (TaskState.SCHEDULING, TaskState.COPYING_IMAGE))
 
 
 def instances_action(*, user, instances: Iterable[Instance], action: str, actor: str | None = None,

@@ -237,11 +237,8 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None, made
         virt_mode=spec.virt_mode, placement_group=spec.placement_group,
     )
     with transaction.atomic():
-        check = quota_usage(user=user, lock=True).check(
-            count=spec.min_count, vcpus=it.vcpus, memory_mib=it.memory_mib)
-        if check.exceeds:
-            raise QuotaExceeded({"quota": check.message})
-        allowed = check.fits
+        # What needs no quota lock comes first: the caller's quota row lock serialises their launches, so it is
+        # taken as late as it can be and held only through the quota check, the placement and the writes.
         groups = security_groups_resolve(user=user, refs=spec.security_group_refs)
         if spec.new_rules is not None:
             stamp = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
@@ -251,6 +248,11 @@ def reservation_create(*, user, spec: LaunchSpec, actor: str | None = None, made
         if not groups:
             groups = [security_group_default(user=user)]
         reservation = Reservation.objects.create(owner=user, min_count=spec.min_count, max_count=spec.max_count)
+        check = quota_usage(user=user, lock=True).check(
+            count=spec.min_count, vcpus=it.vcpus, memory_mib=it.memory_mib)
+        if check.exceeds:
+            raise QuotaExceeded({"quota": check.message})
+        allowed = check.fits
         placed: list[Instance] = []
         links: list = []
         events: list = []

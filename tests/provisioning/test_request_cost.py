@@ -17,8 +17,8 @@ from tests.fixtures_domain import drain
 
 pytestmark = pytest.mark.django_db
 
-# BEGIN (a savepoint inside the test's transaction), quota row lock, usage, default group,
-# reservation, instance, placement decision, claim (one statement on PostgreSQL; a conditional
+# BEGIN (a savepoint inside the test's transaction), default group, reservation, quota row lock,
+# usage, instance, placement decision, claim (one statement on PostgreSQL; a conditional
 # UPDATE and an INSERT on SQLite), placement record (the address computed in it on PostgreSQL; a
 # SELECT and an UPDATE on SQLite), group links, events, COMMIT. It was 16 on PostgreSQL before.
 EXPECTED_QUERIES = {"postgresql": 12, "sqlite": 14}

@@ -156,6 +156,42 @@ def test_terminate_while_pending_makes_queued_steps_stale(catalog, user):
     assert ledger_audit() == []
 
 
+@pytest.mark.parametrize("steps_run", [0, 1], ids=["scheduled", "copying-image"])
+def test_terminating_a_launch_that_has_not_booted_ends_it_at_once(catalog, user, _capture_dispatch, steps_run):
+    (inst,) = instance_factory(user)
+    for _ in range(steps_run):  # copy_image: the image is being copied, nothing boots yet
+        assert engine.step_advance(kind="instance", object_id=inst.pk, seq=inst.step_seq) == "done"
+        inst.refresh_from_db()
+    assert inst.state == "pending" and inst.task in ("scheduling", "copying_image")
+    queued, host = inst.step_seq, inst.host
+    _capture_dispatch.clear()
+    (done,) = svc.instances_action(user=user, instances=[inst], action="terminate", idempotent=True)
+    assert (done.previous_state, done.state) == ("pending", "terminated")
+    inst.refresh_from_db()
+    host.refresh_from_db()
+    assert inst.state == "terminated" and inst.task == "" and inst.step == "" and inst.terminated_at
+    assert not Claim.objects.filter(instance=inst).exists() and host.instances_used == 0
+    assert _capture_dispatch == []  # no shutdown step: there is no guest to shut down
+    assert engine.step_advance(kind="instance", object_id=inst.pk, seq=queued) == "stale"
+    assert list(inst.events.order_by("id").values_list("action", flat=True))[-2:] == [
+        "instance.terminate", "instance.terminated"]
+    assert ledger_audit() == []
+
+
+def test_terminating_a_booting_launch_shuts_the_guest_down(catalog, user):
+    (inst,) = instance_factory(user)
+    for _ in range(2):  # copy_image, boot
+        engine.step_advance(kind="instance", object_id=inst.pk, seq=Instance.objects.get(pk=inst.pk).step_seq)
+    inst.refresh_from_db()
+    assert inst.task == "booting"
+    svc.instance_action(user=user, instance=inst, action="terminate")
+    inst.refresh_from_db()
+    assert inst.state == "shutting-down" and inst.step == "terminate_guest"
+    drain()
+    inst.refresh_from_db()
+    assert inst.state == "terminated" and ledger_audit() == []
+
+
 def test_duplicate_delivery_runs_a_step_once(catalog, user):
     (inst,) = instance_factory(user)
     seq = inst.step_seq
