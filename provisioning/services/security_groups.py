@@ -88,10 +88,16 @@ def security_group_default(*, user) -> SecurityGroup:
     group = SecurityGroup.objects.filter(owner=user, name="default").first()
     if group is not None:
         return group
-    return security_group_create(
-        user=user, name="default", description="default group: SSH and RDP from anywhere",
-        rules=[RuleSpec("tcp", 22, 22, "0.0.0.0/0", "SSH"), RuleSpec("tcp", 3389, 3389, "0.0.0.0/0", "RDP")],
-    )
+    try:
+        return security_group_create(
+            user=user, name="default", description="default group: SSH and RDP from anywhere",
+            rules=[RuleSpec("tcp", 22, 22, "0.0.0.0/0", "SSH"), RuleSpec("tcp", 3389, 3389, "0.0.0.0/0", "RDP")],
+        )
+    except InvalidRequest:  # the user's first launches race: another one made it meanwhile (and committed)
+        group = SecurityGroup.objects.filter(owner=user, name="default").first()
+        if group is None:
+            raise
+        return group
 
 
 def security_groups_resolve(*, user, refs: Iterable[str], field: str = "security_groups") -> list[SecurityGroup]:

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 
 from provisioning.exceptions import InsufficientCapacity, QuotaExceeded
-from provisioning.models import Appliance, Claim, Host, Instance, InstanceType, Reservation
+from provisioning.models import Appliance, Claim, Host, Instance, InstanceType, Reservation, SecurityGroup
 from provisioning.services.claims import claim_first, claim_release, claim_try, ledger_audit
 from provisioning.services.quotas import quota_set
 from provisioning.services.security_groups import security_group_default
@@ -186,6 +186,36 @@ def test_one_users_racing_requests_cannot_exceed_the_quota(transactional_db, clo
     assert {o for o in outcomes if o != "placed"} == {
         "Quota exceeded — instances: limit 3, in use 3, requested 1. Terminate instances or ask an operator to "
         "raise your quota."}
+    assert ledger_audit() == []
+
+
+def test_a_new_users_racing_first_launches_share_one_default_group(transactional_db, cloud_catalog, user):
+    """The default group is made by the first launch, outside the quota lock: the others wait for it."""
+    host_factory("big", memory_gib=256)
+    quota_set(user=user, instances=10, vcpus=100, memory_mib=10**6)
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def request() -> None:
+        try:
+            barrier.wait(timeout=60)
+            reservation = reservation_factory(user, appliance="debian-12")
+            result = ",".join(reservation.instances.get().security_groups.values_list("name", flat=True))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            result = repr(exc)
+        finally:
+            connections.close_all()
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert outcomes == ["default"] * 6
+    assert SecurityGroup.objects.filter(owner=user).count() == 1
     assert ledger_audit() == []
 
 
