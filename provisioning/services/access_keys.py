@@ -1,14 +1,14 @@
 """Access keys for the EC2 Query API: created by their owner, the secret shown once, revocable.
 
 SigV4 verification recomputes the request's signature, which needs the secret itself (a hash would
-not do): it is kept sealed with the server key (`provisioning.crypto`) and unsealed per request.
+not do): it is kept sealed with the server key (`provisioning.crypto`); a process unseals it when the key is
+first used there, and again whenever its row changes.
 """
 from __future__ import annotations
 
 import copy
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..crypto import seal, unseal
+from ..db import prepared_cursor
 from ..exceptions import InvalidRequest, NotFound
 from ..models import AccessKey
 from .events import actor_name, event_record
@@ -25,11 +26,15 @@ MAX_ACTIVE_KEYS = 10
 SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # `last_used_at` is written at most this often (a write per request would cost every request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# A verified key (with its owner and unsealed secret) is remembered per process this long, so a client's
-# burst of requests reads and unseals it once. A revocation drops it at once in the revoking process;
-# other processes (gunicorn workers) refuse the key within this many seconds, as they do a deactivated owner.
-CREDENTIALS_TTL_S = 5.0
-_remembered: dict[str, tuple[float, AccessKey, str]] = {}
+# Every request reads its key's row and its owner's flags in one statement (prepared on PostgreSQL), so a
+# revoked key, a deactivated owner or a changed permission is refused at once in every process. While that row
+# reads the same, the process reuses what it built from it before: the key and owner objects and the unsealed
+# secret (the unseal and the ORM's two-table read cost more than this one statement).
+_OWNER_TABLE = AccessKey._meta.get_field("owner").related_model._meta.db_table
+_CHECK_SQL = (f"SELECT k.secret_sealed, k.read_only, u.is_active, u.is_staff, u.is_superuser, u.username "
+              f"FROM {AccessKey._meta.db_table} k JOIN {_OWNER_TABLE} u ON u.id = k.owner_id "
+              f"WHERE k.access_key_id = %s AND k.revoked_at IS NULL")
+_remembered: dict[str, tuple[tuple, AccessKey, str]] = {}
 _remembered_lock = threading.Lock()
 
 
@@ -85,23 +90,30 @@ def access_key_revoke(*, user, ref: str) -> AccessKey:
 
 
 def access_key_credentials(access_key_id: str) -> tuple[AccessKey, str] | None:
-    """The active key with this id and its secret, or None (unknown, revoked, unreadable).
+    """The active key with this id and its secret, or None (unknown, revoked, owner inactive, unreadable).
 
-    Read from the database at most once per CREDENTIALS_TTL_S per process; each caller gets its own
-    copies of the key and its owner (never objects another request holds).
+    Checked against the database on every call; each caller gets its own copies of the key and its owner
+    (never objects another request holds).
     """
-    now = time.monotonic()
+    with prepared_cursor() as cur:
+        cur.execute(_CHECK_SQL, [access_key_id])
+        row = cur.fetchone()
+    if row is None or not row[2]:
+        access_key_forget(access_key_id)
+        return None
+    row = tuple(row)
     with _remembered_lock:
         hit = _remembered.get(access_key_id)
-    if hit is None or hit[0] <= now:
+    if hit is None or hit[0] != row:  # new here, or its row changed: build it again
         found = _credentials_read(access_key_id)
         with _remembered_lock:
             if found is None:
                 _remembered.pop(access_key_id, None)
                 return None
-            if len(_remembered) > 10_000:  # bound the memory; entries are cheap to read again
+            if len(_remembered) > 10_000:  # bound the memory; entries are cheap to build again
                 _remembered.clear()
-            hit = _remembered[access_key_id] = (now + CREDENTIALS_TTL_S, *found)
+            # Keyed by the row read before: if it changed in between, the next call sees a difference.
+            hit = _remembered[access_key_id] = (row, *found)
     _, key, secret = hit
     mine = copy.copy(key)
     mine.owner = copy.copy(key.owner)
@@ -120,7 +132,7 @@ def _credentials_read(access_key_id: str) -> tuple[AccessKey, str] | None:
 
 
 def access_key_forget(access_key_id: str) -> None:
-    """Drop a remembered key in this process (revoked: refuse it from the next request on)."""
+    """Drop what this process remembers of a key (every process refuses a revoked key anyway)."""
     with _remembered_lock:
         _remembered.pop(access_key_id, None)
 

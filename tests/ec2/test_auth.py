@@ -11,8 +11,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.core.cache import cache
 from django.test import override_settings
+from django.utils import timezone
 
-from provisioning.services.access_keys import access_key_create, access_key_revoke
+from provisioning.models import AccessKey
+from provisioning.services.access_keys import access_key_create, access_key_credentials, access_key_revoke
 
 from .conftest import NO_RETRY, client_for
 
@@ -52,6 +54,29 @@ def test_revoked_key_is_auth_failure(catalog, live_server, user):
     client.describe_regions()
     access_key_revoke(user=user, ref=created.access_key.access_key_id)
     assert code_of(client.describe_regions) == ("AuthFailure", 401)
+
+
+@pytest.mark.parametrize("change", ["revoke", "deactivate the owner"])
+def test_a_key_changed_by_another_process_is_refused_at_once(catalog, live_server, user, change):
+    """This process remembered the key; the change is written as another web process would (no local
+    forgetting), and the very next request is refused."""
+    created = access_key_create(user=user)
+    client = client_for(live_server.url, created.access_key.access_key_id, created.secret_access_key)
+    client.describe_regions()
+    if change == "revoke":
+        AccessKey.objects.filter(pk=created.access_key.pk).update(revoked_at=timezone.now(), secret_sealed="")
+    else:
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert code_of(client.describe_regions) == ("AuthFailure", 401)
+
+
+def test_an_owner_made_staff_elsewhere_is_read_again(catalog, user):
+    created = access_key_create(user=user)
+    key, _ = access_key_credentials(created.access_key.access_key_id)
+    assert not key.owner.is_staff
+    type(user).objects.filter(pk=user.pk).update(is_staff=True)
+    key, secret = access_key_credentials(created.access_key.access_key_id)
+    assert key.owner.is_staff and secret == created.secret_access_key
 
 
 def test_unsigned_request_is_missing_authentication_token(catalog, live_server):
