@@ -55,7 +55,8 @@ class StepKind:
 
     `on_fail(row, reason)` ends the operation cleanly (the caller holds the row and saves it);
     `on_redrive(row, message, data)` records a re-dispatch (an event); `stuck_note` is appended
-    to the reconciler's reason when it gives up (what the failure undid, in words).
+    to the reconciler's reason when it gives up (what the failure undid, in words). `defer` names
+    fields the steps do not need: the lock does not read them and the save does not write them.
     """
 
     name: str
@@ -63,6 +64,7 @@ class StepKind:
     steps: Mapping[str, Callable[[Stepped], StepOutcome]]
     on_fail: Callable[[Stepped, str], None]
     select_related: tuple[str, ...] = ()
+    defer: tuple[str, ...] = ()
     on_redrive: Callable[[Stepped, str, dict], None] | None = None
     stuck_note: str = ""
     label: Callable[[Stepped], str] = field(default=lambda row: str(getattr(row, "public_id", row.pk)))
@@ -72,7 +74,8 @@ class StepKind:
         return self.model.objects.filter(step__in=list(self.steps))
 
     def locked(self, **lookups) -> models.QuerySet:
-        return self.model.objects.select_for_update(**lookups, of=("self",)).select_related(*self.select_related)
+        return (self.model.objects.select_for_update(**lookups, of=("self",)).select_related(*self.select_related)
+                .defer(*self.defer))
 
 
 _KINDS: dict[str, StepKind] = {}

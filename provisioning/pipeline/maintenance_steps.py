@@ -13,9 +13,11 @@ the last reason, and the operator cancels, stops it (it is then re-homed) or fix
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from ..choices import LIVE_STATES, MIGRATION_ACTIVE, HostState, MaintenanceStatus
@@ -25,9 +27,10 @@ from ..services.events import event_record
 from ..services.maintenance import instance_rehome
 from ..services.migrations import migration_slots, migration_start
 from ..units import mib_label
-from .engine import StepKind, StepOutcome, register_kind, step_enqueue
+from .engine import StepKind, StepOutcome, register_kind, step_grace_s, step_schedule
 
 MAX_ATTEMPTS = 2
+STEP_FIELDS = ("step", "step_seq", "step_attempts", "step_unsent_at", "step_due_at")
 FAILED = ("failed", "error", "cancelled")
 BUSY = "moves once it is idle"
 
@@ -148,21 +151,31 @@ def maintenance_fail(m: Maintenance, reason: str) -> None:
 
 def maintenance_wake(*, host_id: int, status: str = "") -> None:
     """A migration off `host_id` ended: let the host's maintenance look again now when there is
-    something to do (a guest waits for the freed slot, the last move ended, or one failed). No lock:
-    the engine's sequence check makes this early message and the scheduled one run the step once."""
-    row = (Maintenance.objects.filter(host_id=host_id, status=MaintenanceStatus.ENTERING, step="evacuate")
-           .values_list("pk", "step_seq").first())
-    if row is None:
-        return
+    something to do (a guest waits for the freed slot, the last move ended, or one failed).
+
+    Called after the migration's commit. It waits for the row's lock, so an evacuate running now
+    (which may have read the fleet before that commit) finishes first; then, unless a step message
+    is already due (it runs after this commit and sees the freed slot: one wake-up, not one per
+    migration that ended), it schedules the step now.
+    """
     if status == "completed":
-        moving = Migration.objects.filter(source_host_id=host_id, status__in=MIGRATION_ACTIVE).count()
-        guests = Instance.objects.filter(host_id=host_id, state__in=LIVE_STATES).count()
-        if moving and moving >= guests:
+        moving = Migration.objects.filter(instance=OuterRef("pk"), status__in=MIGRATION_ACTIVE)
+        left = list(Instance.objects.filter(host_id=host_id, state__in=LIVE_STATES).order_by()
+                    .annotate(moving=Exists(moving)).values_list("moving", flat=True))
+        if left and all(left):
             return  # every guest left is already moving: the last one to end wakes it
-    step_enqueue(kind=MAINTENANCE_KIND.name, object_id=row[0], seq=row[1])
+    with transaction.atomic():
+        m = (Maintenance.objects.select_for_update()
+             .filter(host_id=host_id, status=MaintenanceStatus.ENTERING, step="evacuate")
+             .only("pk", *STEP_FIELDS).first())
+        if m is None or (m.step_due_at and m.step_due_at <= timezone.now() + timedelta(seconds=step_grace_s(0))):
+            return
+        step_schedule(m, "evacuate")
+        m.save(update_fields=STEP_FIELDS)
 
 
 MAINTENANCE_KIND = register_kind(StepKind(
     name="maintenance", model=Maintenance, steps={"evacuate": step_evacuate}, on_fail=maintenance_fail,
-    select_related=("host",), stuck_note="; the host is back in service, its guests where they are now",
+    select_related=("host",), defer=("preflight",),
+    stuck_note="; the host is back in service, its guests where they are now",
 ))

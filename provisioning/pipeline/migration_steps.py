@@ -25,9 +25,9 @@ def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
 
 
-def _check(mig: Migration) -> None:
+def _check(mig: Migration, *related: str) -> None:
     """The instance and the destination must still be fit for the move (the instance is locked here)."""
-    inst = svc.instance_lock(mig)
+    inst = svc.instance_lock(mig, *related)
     problem = svc.instance_problem(mig, inst)
     if problem:
         raise StepFailed(problem)
@@ -54,7 +54,7 @@ def step_admit(mig: Migration) -> StepOutcome:
 
 
 def step_prepare(mig: Migration) -> StepOutcome:
-    _check(mig)
+    _check(mig, "appliance", "instance_type")
     inst = mig.instance
     state = driver.migration_new(inst, mig.source_host, mig.dest_host, downtime_limit_ms=mig.downtime_limit_ms,
                                  auto_converge=mig.auto_converge, completion_timeout_s=mig.completion_timeout_s,
@@ -74,11 +74,13 @@ def step_precopy(mig: Migration) -> StepOutcome:
     _check(mig)
     state, record, progress, outcome = driver.migration_round(mig.sim_state, mig.next_bandwidth_mibps)
     mig.sim_state = state
-    MigrationRound.objects.update_or_create(migration=mig, round=record["round"], defaults=dict(
-        sent_mib=record["sent_mib"], dirty_mib=record["dirty_mib"], dirty_rate_mibps=record["dirty_rate_mibps"],
-        remaining_mib=record["remaining_mib"], transfer_rate_mibps=record["bandwidth_mibps"],
-        duration_s=record["duration_s"], throttle_pct=record["throttle_pct"],
-        stop_and_copy=record["stop_and_copy"], aborted=record["aborted"]))
+    # One INSERT: the round, the run's state and the step's sequence commit together, so a round is
+    # never run (or recorded) twice.
+    MigrationRound.objects.create(
+        migration=mig, round=record["round"], sent_mib=record["sent_mib"], dirty_mib=record["dirty_mib"],
+        dirty_rate_mibps=record["dirty_rate_mibps"], remaining_mib=record["remaining_mib"],
+        transfer_rate_mibps=record["bandwidth_mibps"], duration_s=record["duration_s"],
+        throttle_pct=record["throttle_pct"], stop_and_copy=record["stop_and_copy"], aborted=record["aborted"])
     svc.progress_apply(mig, progress)
     if outcome is not None:
         if outcome["outcome"] != "completed":

@@ -17,13 +17,17 @@ def event_build(
     level: str = "info",
     data: dict | None = None,
 ) -> Event:
-    """An unsaved event, for callers that write several in one INSERT (`events_record`)."""
+    """An unsaved event, for callers that write several in one INSERT (`events_record`).
+
+    The instance's owner and host are taken by id: no row is read to log an event.
+    """
+    event = Event(owner=owner, instance=instance, host=host, actor=actor, action=action,
+                  message=message, level=level, data=data or {})
     if owner is None and instance is not None:
-        owner = instance.owner
+        event.owner_id = instance.owner_id
     if host is None and instance is not None and instance.host_id:
-        host = instance.host
-    return Event(owner=owner, instance=instance, host=host, actor=actor, action=action,
-                 message=message, level=level, data=data or {})
+        event.host_id = instance.host_id
+    return event
 
 
 def events_record(events: list[Event]) -> list[Event]:

@@ -9,7 +9,10 @@ claim, with an event. The rounds themselves run on the step engine (`pipeline/mi
 
 Lock order, everywhere: the migration row, then its instance, then host rows. Instance steps never
 lock a migration row (a terminate only releases the destination claim; the migration's next step
-sees the instance gone and ends).
+sees the instance gone and ends). Host rows are locked FOR NO KEY UPDATE, as a claim locks them:
+a transaction that only references a host (a new migration, claim or event: PostgreSQL's foreign-key
+check at its COMMIT) never waits for them, so a switch-over and a maintenance starting the next
+migration to its destination cannot deadlock.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import math
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .. import driver
@@ -50,9 +53,10 @@ def _link_words(host: Host) -> str:
     return "10 GbE" if host.nic_mibps >= 1000 else "1 GbE"
 
 
-def _moving_on(host_id: int):
-    return Migration.objects.filter(status__in=MIGRATION_MOVING).filter(Q(source_host_id=host_id)
-                                                                       | Q(dest_host_id=host_id))
+def _moving_on_any(host_ids: list[int]):
+    """Migrations moving over any of these hosts' links (one query serves both ends of a move)."""
+    return Migration.objects.filter(status__in=MIGRATION_MOVING).filter(Q(source_host_id__in=host_ids)
+                                                                       | Q(dest_host_id__in=host_ids))
 
 
 
@@ -160,10 +164,14 @@ def migration_start(*, actor: str, instance: Instance, destination: Host | str |
 
 
 # --------------------------------------------------------------------------- used by the steps
-def instance_lock(mig: Migration) -> Instance:
-    """The migration's instance, locked (after the migration row: the one lock order)."""
-    inst = (Instance.objects.select_for_update(of=("self",))
-            .select_related("host", "appliance", "instance_type", "owner").get(pk=mig.instance_id))
+def instance_lock(mig: Migration, *related: str) -> Instance:
+    """The migration's instance, locked (after the migration row: the one lock order). Its own
+    columns only, plus `related` (prepare reads the appliance and type); while it is on the source,
+    its host is the migration's source row (already read with the migration)."""
+    inst = (Instance.objects.select_for_update(of=("self",)).select_related(*related).order_by()
+            .get(pk=mig.instance_id))
+    if inst.host_id == mig.source_host_id:
+        inst.host = mig.source_host
     mig.instance = inst
     return inst
 
@@ -182,10 +190,12 @@ def admission_wait(mig: Migration) -> str:
 
     Locks both host rows (in id order), so two migrations cannot take the last slot together.
     """
-    hosts = list(Host.objects.select_for_update().filter(pk__in=[mig.source_host_id, mig.dest_host_id])
+    hosts = list(Host.objects.select_for_update(no_key=True).filter(pk__in=[mig.source_host_id, mig.dest_host_id])
                  .order_by("pk"))
+    moving = list(_moving_on_any([mig.source_host_id, mig.dest_host_id]).exclude(pk=mig.pk).order_by("pk")
+                  .values_list("public_id", "source_host_id", "dest_host_id"))
     for host in sorted(hosts, key=lambda h: h.pk != mig.source_host_id):
-        busy = list(_moving_on(host.pk).exclude(pk=mig.pk).order_by("pk").values_list("public_id", flat=True))
+        busy = [public_id for public_id, src, dst in moving if host.pk in (src, dst)]
         slots = migration_slots(host)
         if len(busy) >= slots:
             return (f"waiting for a migration slot on {host.name}: {len(busy)} of {slots} in use on its "
@@ -196,8 +206,11 @@ def admission_wait(mig: Migration) -> str:
 def round_bandwidth(mig: Migration) -> float:
     """This migration's share of its links: each link is split among the migrations moving over it."""
     src, dst = mig.source_host, mig.dest_host
-    return min(driver.link_share(src.nic_mibps, _moving_on(src.pk).count() or 1),
-               driver.link_share(dst.nic_mibps, _moving_on(dst.pk).count() or 1))
+    on = {pk: Q(source_host_id=pk) | Q(dest_host_id=pk) for pk in (src.pk, dst.pk)}
+    counts = _moving_on_any([src.pk, dst.pk]).aggregate(src=Count("pk", filter=on[src.pk]),
+                                                        dst=Count("pk", filter=on[dst.pk]))
+    return min(driver.link_share(src.nic_mibps, counts["src"] or 1),
+               driver.link_share(dst.nic_mibps, counts["dst"] or 1))
 
 
 def progress_apply(mig: Migration, progress: dict) -> None:
@@ -253,9 +266,9 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     destination, the source's claim is released. Raises InvalidState (nothing changed) when the
     destination's address pool is full."""
     # Both hosts locked in id order (as admission does), before the claims change their figures.
-    hosts = {h.pk: h for h in Host.objects.select_for_update().filter(pk__in=[mig.source_host_id,
-                                                                            mig.dest_host_id]).order_by("pk")}
-    dest, source = hosts[mig.dest_host_id], inst.host
+    hosts = {h.pk: h for h in Host.objects.select_for_update(no_key=True)
+             .filter(pk__in=[mig.source_host_id, mig.dest_host_id]).order_by("pk")}
+    dest, source = hosts[mig.dest_host_id], hosts[mig.source_host_id]
     ip = address_allocate(dest)
     if ip is None:
         raise InvalidState(f"{dest.name} has no free private address left")

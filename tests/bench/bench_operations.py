@@ -8,7 +8,15 @@ Records under "operations" in var/bench/results.json:
   polls, the maintenance's own steps, redundant wake-ups included), `rounds`, `rounds_per_s`,
 - `bare_celery_hops_per_s`: the same number of hops as no-op tasks that each publish the next, in as
   many parallel chains as the host's migration slots (the drain's parallelism), on the same worker,
-- `ratio_to_bare_celery`: the drain's hops per second over the bare chains' (goal >= 0.5),
+- `ratio_to_bare_celery`: the drain's hops per second over the bare chains' (goal >= 0.5): the
+  stricter comparison, both worker processes kept busy by both,
+- `bare_single_chain_hops_per_s`, `ratio_to_single_chain`: the same against ONE bare chain (the
+  issue's words, "a bare chain": each hop waits for the one before it, so it also pays the broker's
+  round trip),
+- `task_ms_per_hop`, `bare_task_ms_per_hop`: the time a hop spends inside its task (the worker log's
+  "succeeded in"), the rest of a hop being Celery's own (receive, acknowledge) and the wait for a
+  process; `hops_by_kind`: rounds, the migrations' admit and prepare steps, and the rest
+  (maintenance steps, re-checks of a queued migration, stale wake-ups),
 - `evacuation_predicted_s` (the simulator's `time_evacuation` of the preflight's moves) next to
   `evacuation_simulated_s` (the migrations' own simulated durations, prepare + copy, laid out on the
   host's slots in the order they were admitted).
@@ -38,8 +46,8 @@ from tests.bench.bench_placement import admin_url, drop_database, recreate_datab
 
 BENCH_DB = os.environ.get("SKYPORT_BENCH_OPS_DB", "skyport_bench_ops")
 QUEUE = f"skyport-bench-{uuid.uuid4().hex[:10]}"
-HOP_DONE = re.compile(r"Task provisioning\.advance\[[^\]]+\] succeeded")
-NOOP_DONE = re.compile(r"Task bench\.noop_hop\[[^\]]+\] succeeded")
+HOP_DONE = re.compile(r"Task provisioning\.advance\[[^\]]+\] succeeded in ([0-9.e-]+)s")
+NOOP_DONE = re.compile(r"Task bench\.noop_hop\[[^\]]+\] succeeded in ([0-9.e-]+)s")
 
 
 def wait(predicate, timeout: float, what: str, interval: float = 0.02):
@@ -66,10 +74,15 @@ def start_worker(log_path: Path) -> subprocess.Popen:
     return proc
 
 
-def count(pattern: re.Pattern, log_path: Path, offset: int) -> int:
+def task_times(pattern: re.Pattern, log_path: Path, offset: int) -> list[float]:
+    """Seconds inside each task the worker logged as succeeded since `offset`."""
     with open(log_path, "rb") as fh:
         fh.seek(offset)
-        return len(pattern.findall(fh.read().decode(errors="replace")))
+        return [float(x) for x in pattern.findall(fh.read().decode(errors="replace"))]
+
+
+def count(pattern: re.Pattern, log_path: Path, offset: int) -> int:
+    return len(task_times(pattern, log_path, offset))
 
 
 def simulated_makespan(durations: list[float], slots: int) -> float:
@@ -84,8 +97,9 @@ def simulated_makespan(durations: list[float], slots: int) -> float:
     return end
 
 
-def bare_chains(hops: int, chains: int, log_path: Path) -> float:
-    """Wall seconds for `hops` no-op hops in `chains` parallel chains (each hop publishes the next)."""
+def bare_chains(hops: int, chains: int, log_path: Path) -> tuple[float, float]:
+    """Wall seconds for `hops` no-op hops in `chains` parallel chains (each hop publishes the next),
+    and the mean seconds a hop spent inside its task."""
     import redis
     from django.conf import settings
 
@@ -105,7 +119,8 @@ def bare_chains(hops: int, chains: int, log_path: Path) -> float:
     ran = wait(lambda: count(NOOP_DONE, log_path, offset) >= hops and count(NOOP_DONE, log_path, offset), 30,
                "the worker's log of the bare hops")
     assert ran == hops, f"{ran} bare hops logged, {hops} sent"
-    return wall
+    times = task_times(NOOP_DONE, log_path, offset)
+    return wall, sum(times) / len(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +211,8 @@ def run(args, log_path: Path, postgres: bool) -> int:
     wall = time.perf_counter() - t0
     hops = wait(lambda: count(HOP_DONE, log_path, offset), 30, "the worker's log")
     time.sleep(0.5)  # a late wake-up of the finished maintenance still counts as a hop it cost
-    hops = count(HOP_DONE, log_path, offset)
+    times = task_times(HOP_DONE, log_path, offset)
+    hops = len(times)
     migs = list(Migration.objects.filter(source_host=host).order_by("running_at", "pk"))
     statuses = {m.status for m in migs}
     rounds = MigrationRound.objects.filter(migration__in=migs).count()
@@ -209,16 +225,29 @@ def run(args, log_path: Path, postgres: bool) -> int:
     print(f"simulated evacuation: predicted {preflight.predicted_total_s:.1f} s (time_evacuation of the preflight's "
           f"moves), as run {simulated:.1f} s ({slots} slots)")
 
-    bare_wall = bare_chains(hops, slots, log_path)
+    bare_wall, bare_task_s = bare_chains(hops, slots, log_path)
     bare_rate = hops / bare_wall
     ratio = (hops / wall) / bare_rate
+    single_wall, _ = bare_chains(hops, 1, log_path)
+    single_rate = hops / single_wall
+    single_ratio = (hops / wall) / single_rate
+    by_kind = {"rounds": rounds, "admit_prepare": 2 * len(migs), "other": hops - rounds - 2 * len(migs)}
+    task_ms = 1000 * sum(times) / max(1, hops)
     print(f"bare chains: {hops} no-op hops in {slots} parallel chains in {bare_wall:.2f} s: {bare_rate:.0f} hops/s; "
           f"orchestration at {ratio:.0%} of it (goal >= 50 %)")
+    print(f"one bare chain: {hops} no-op hops in {single_wall:.2f} s: {single_rate:.0f} hops/s; "
+          f"orchestration at {single_ratio:.0%} of it")
+    print(f"per hop: {task_ms:.1f} ms inside the step task vs {1000 * bare_task_s:.1f} ms inside a no-op task; "
+          f"hops: {by_kind['rounds']} rounds, {by_kind['admit_prepare']} admit/prepare, {by_kind['other']} other "
+          f"(maintenance steps, re-checks, stale wake-ups); load average {os.getloadavg()[0]:.2f}")
     print("ledger: exact" if not problems else f"ledger: {len(problems)} problems, e.g. {problems[:3]}")
     record("operations", {
         "evacuation_guests": len(pks), "evacuation_wall_s": round(wall, 3), "rounds": rounds,
         "rounds_per_s": round(rounds / wall, 1), "celery_hops": hops, "hops_per_s": round(hops / wall, 1),
         "bare_celery_hops_per_s": round(bare_rate, 1), "ratio_to_bare_celery": round(ratio, 3),
+        "bare_single_chain_hops_per_s": round(single_rate, 1), "ratio_to_single_chain": round(single_ratio, 3),
+        "task_ms_per_hop": round(task_ms, 2), "bare_task_ms_per_hop": round(1000 * bare_task_s, 2),
+        "hops_by_kind": by_kind,
         "evacuation_predicted_s": round(preflight.predicted_total_s, 1),
         "evacuation_simulated_s": round(simulated, 1), "migration_slots": slots,
         "migrations_completed": sum(1 for mg in migs if mg.status == "completed"),

@@ -30,5 +30,10 @@ def test_operations_benchmark_runs_and_records_its_figures(tmp_path, settings):
     assert figures["evacuation_wall_s"] > 0 and figures["rounds"] >= 6 and figures["rounds_per_s"] > 0
     assert figures["celery_hops"] > figures["rounds"] and figures["bare_celery_hops_per_s"] > 0
     assert abs(figures["ratio_to_bare_celery"] - figures["hops_per_s"] / figures["bare_celery_hops_per_s"]) < 0.01
+    single = figures["bare_single_chain_hops_per_s"]
+    assert single > 0 and abs(figures["ratio_to_single_chain"] - figures["hops_per_s"] / single) < 0.01
+    assert figures["task_ms_per_hop"] > 0 and figures["bare_task_ms_per_hop"] > 0
+    assert sum(figures["hops_by_kind"].values()) == figures["celery_hops"] and figures["hops_by_kind"]["rounds"] == \
+        figures["rounds"]
     assert figures["evacuation_predicted_s"] > 0 and figures["evacuation_simulated_s"] > 0
     assert figures["ledger_exact"] is True and "ledger: exact" in proc.stdout
