@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..exceptions import IdempotencyConflict, InvalidRequest, SkyportError
@@ -126,23 +126,35 @@ def idempotent_reservation(
         time.sleep(POLL_S)
 
 
+_CLAIM_SQL = (f"INSERT INTO {IdempotencyRecord._meta.db_table} (owner_id, scope, key, request_hash, created_at) "
+              f"VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id")
+
+
+def _claim(*, user, key: str, scope: str, request_hash: str) -> int | None:
+    """Insert the record; its id, or None when the key is taken. One statement and no savepoint: on
+    PostgreSQL an insert racing another request's uncommitted one waits for it, then does nothing if it
+    committed (or inserts if it rolled back), as the unique index's violation would have told."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cur:
+        cur.execute(_CLAIM_SQL, [user.pk, scope, key, request_hash, now])
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
 def _claim_and_create(
     *, user, key: str, scope: str, request_hash: str, create: Callable[[], Reservation]
 ) -> tuple[Reservation, bool] | None:
     """Insert the record and create in one transaction; None when another request holds the key."""
     failure: SkyportError | None = None
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    owner=user, scope=scope, key=key, request_hash=request_hash
-                )
-        except IntegrityError:
+        record_id = _claim(user=user, key=key, scope=scope, request_hash=request_hash)
+        if record_id is None:
             # Another request inserted the key first (and, on PostgreSQL, has committed by now).
             status, reservation = _lookup(user=user, scope=scope, key=key, request_hash=request_hash)
             if status == "replay":
                 return reservation, True
             return None
+        record = IdempotencyRecord.objects.filter(pk=record_id)
         try:
             reservation = create()
         except SkyportError as exc:
@@ -150,8 +162,7 @@ def _claim_and_create(
             record.delete()
             failure = exc
         else:
-            record.reservation = reservation
-            record.save(update_fields=["reservation"])
+            record.update(reservation=reservation)
     if failure is not None:
         raise failure
     return reservation, False
