@@ -7,6 +7,7 @@ updates); on SQLite the IMMEDIATE transactions serialise them, which the same as
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
@@ -94,6 +95,33 @@ def test_ledger_audit_names_every_broken_invariant(cloud_catalog, user):
 
 
 # --------------------------------------------------------------------------- races
+def _together(n: int, request: Callable[[int], object]) -> list:
+    """Run `request(i)` in `n` threads (a connection each) released at once: what each returned, or the
+    exception it raised (for the caller's assertion to show)."""
+    barrier = threading.Barrier(n)
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            result = request(i)
+        except BaseException as exc:  # noqa: BLE001 - returned to the caller
+            result = exc
+        finally:
+            connections.close_all()  # this thread's own connection
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    assert not any(t.is_alive() for t in threads), "a racing request hung"
+    return outcomes
+
+
 def _race(n_requests: int, room: int) -> tuple[list[str], list[str], list[BaseException]]:
     """`n_requests` users (own connection each) ask at once for one t3.small on a host with `room`."""
     host_for(room)
@@ -101,33 +129,14 @@ def _race(n_requests: int, room: int) -> tuple[list[str], list[str], list[BaseEx
     for u in users:  # rows the request would otherwise create on the fly (not what is raced for)
         quota_set(user=u, instances=5, vcpus=50, memory_mib=10**6)
         security_group_default(user=u)
-    barrier = threading.Barrier(n_requests)
-    placed: list[str] = []
-    refused: list[str] = []
-    crashed: list[BaseException] = []
-    lock = threading.Lock()
 
-    def request(user) -> None:
-        try:
-            barrier.wait(timeout=60)
-            reservation = reservation_factory(user, appliance="debian-12")
-            with lock:
-                placed.append(reservation.instances.get().public_id)
-        except InsufficientCapacity as exc:
-            with lock:
-                refused.append(exc.message)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            with lock:
-                crashed.append(exc)
-        finally:
-            connections.close_all()  # this thread's own connection
+    def request(i: int) -> str:
+        return reservation_factory(users[i], appliance="debian-12").instances.get().public_id
 
-    threads = [threading.Thread(target=request, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    assert not any(t.is_alive() for t in threads), "a racing request hung"
+    outcomes = _together(n_requests, request)
+    placed = [o for o in outcomes if isinstance(o, str)]
+    refused = [o.message for o in outcomes if isinstance(o, InsufficientCapacity)]
+    crashed = [o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, InsufficientCapacity)]
     return placed, refused, crashed
 
 
@@ -159,29 +168,15 @@ def test_one_users_racing_requests_cannot_exceed_the_quota(transactional_db, clo
     host_factory("big", memory_gib=256)
     quota_set(user=user, instances=3, vcpus=100, memory_mib=10**6)
     security_group_default(user=user)
-    barrier = threading.Barrier(10)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def request() -> None:
+    def request(_i: int) -> str:
         try:
-            barrier.wait(timeout=60)
             reservation_factory(user, appliance="debian-12")
-            result = "placed"
+            return "placed"
         except QuotaExceeded as exc:
-            result = exc.errors["quota"][0]
-        except BaseException as exc:  # noqa: BLE001
-            result = repr(exc)
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
+            return exc.errors["quota"][0]
 
-    threads = [threading.Thread(target=request) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
+    outcomes = _together(10, request)
     assert outcomes.count("placed") == 3
     assert {o for o in outcomes if o != "placed"} == {
         "Quota exceeded — instances: limit 3, in use 3, requested 1. Terminate instances or ask an operator to "
@@ -193,28 +188,12 @@ def test_a_new_users_racing_first_launches_share_one_default_group(transactional
     """The default group is made by the first launch, outside the quota lock: the others wait for it."""
     host_factory("big", memory_gib=256)
     quota_set(user=user, instances=10, vcpus=100, memory_mib=10**6)
-    barrier = threading.Barrier(6)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def request() -> None:
-        try:
-            barrier.wait(timeout=60)
-            reservation = reservation_factory(user, appliance="debian-12")
-            result = ",".join(reservation.instances.get().security_groups.values_list("name", flat=True))
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            result = repr(exc)
-        finally:
-            connections.close_all()
-        with lock:
-            outcomes.append(result)
+    def request(_i: int) -> str:
+        reservation = reservation_factory(user, appliance="debian-12")
+        return ",".join(reservation.instances.get().security_groups.values_list("name", flat=True))
 
-    threads = [threading.Thread(target=request) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    assert outcomes == ["default"] * 6
+    assert _together(6, request) == ["default"] * 6
     assert SecurityGroup.objects.filter(owner=user).count() == 1
     assert ledger_audit() == []
 
