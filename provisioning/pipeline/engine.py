@@ -16,11 +16,13 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from ..db import Compiled, row_update
 from ..models import Stepped
 
 log = logging.getLogger("skyport.pipeline")
@@ -74,8 +76,20 @@ class StepKind:
         return self.model.objects.filter(step__in=list(self.steps))
 
     def locked(self, **lookups) -> models.QuerySet:
-        return (self.model.objects.select_for_update(**lookups, of=("self",)).select_related(*self.select_related)
-                .defer(*self.defer))
+        rows = self.model.objects.select_for_update(**lookups, of=("self",)).defer(*self.defer)
+        # (select_related() with no names would join every foreign key, recursively)
+        return rows.select_related(*self.select_related) if self.select_related else rows
+
+    @cached_property
+    def lock_one(self) -> Compiled:
+        """The row by primary key, locked: built once, as every step message runs it."""
+        return Compiled(lambda pk: self.locked().filter(pk=pk).order_by())
+
+
+def row_save(row: Stepped) -> None:
+    """`row.save()` (every loaded column) through a statement built once per column set."""
+    deferred = row.get_deferred_fields()
+    row_update(row, [f.attname for f in row._meta.concrete_fields if not f.primary_key and f.attname not in deferred])
 
 
 _KINDS: dict[str, StepKind] = {}
@@ -215,8 +229,7 @@ def step_advance(*, kind: str, object_id: int, seq: int) -> str:
         log.error("step message for unknown kind %r (object %s, seq %s) dropped", kind, object_id, seq)
         return "unknown kind"
     with transaction.atomic():
-        # By primary key: no ORDER BY (first() would add one; this runs for every step message).
-        row = next(iter(sk.locked().filter(pk=object_id).order_by()), None)
+        row = sk.lock_one.first(object_id)
         if row is None:
             return "gone"
         if row.step_seq != seq or not row.step:
@@ -228,8 +241,8 @@ def step_advance(*, kind: str, object_id: int, seq: int) -> str:
             outcome = step(row)
         except StepFailed as exc:
             step_fail(sk, row, str(exc))
-            row.save()
+            row_save(row)
             return "failed"
         step_schedule(row, outcome.next_step, outcome.delay_s, outcome.wait_s)
-        row.save()
+        row_save(row)
         return "done"

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from .. import driver
 from ..choices import MigrationStatus
+from ..db import row_insert
 from ..exceptions import InvalidState
 from ..models import Migration, MigrationRound
 from ..services import migrations as svc
@@ -76,11 +77,11 @@ def step_precopy(mig: Migration) -> StepOutcome:
     mig.sim_state = state
     # One INSERT: the round, the run's state and the step's sequence commit together, so a round is
     # never run (or recorded) twice.
-    MigrationRound.objects.create(
+    row_insert(MigrationRound(
         migration=mig, round=record["round"], sent_mib=record["sent_mib"], dirty_mib=record["dirty_mib"],
         dirty_rate_mibps=record["dirty_rate_mibps"], remaining_mib=record["remaining_mib"],
         transfer_rate_mibps=record["bandwidth_mibps"], duration_s=record["duration_s"],
-        throttle_pct=record["throttle_pct"], stop_and_copy=record["stop_and_copy"], aborted=record["aborted"])
+        throttle_pct=record["throttle_pct"], stop_and_copy=record["stop_and_copy"], aborted=record["aborted"]))
     svc.progress_apply(mig, progress)
     if outcome is not None:
         if outcome["outcome"] != "completed":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..db import row_insert
 from ..models import Event, Host, Instance
 
 
@@ -37,9 +38,7 @@ def events_record(events: list[Event]) -> list[Event]:
 
 def event_record(**fields: Any) -> Event:
     """Build and save one event (same keyword arguments as `event_build`)."""
-    event = event_build(**fields)
-    event.save(force_insert=True)
-    return event
+    return row_insert(event_build(**fields))
 
 
 def actor_name(user: Any) -> str:

@@ -177,8 +177,11 @@ def maintenance_preflight(*, host: Host) -> Preflight:
     out = Preflight(host=host.name, host_state=host.state, feasible=True, guests=plans,
                     concurrency=int(_setting("SKYPORT_MIGRATION_SLOTS", 0) or driver.migration_slots(host)))
     if moves:
+        # The simulator reads each destination's hardware: whole rows, once (a candidate row holds
+        # only what placement reads, and each other field would cost a query per guest).
+        full = Host.objects.in_bulk({dest.pk for _, dest in moves})
         timing = driver.evacuation_timing(
-            host, moves, concurrency=out.concurrency,
+            host, [(inst, full[dest.pk]) for inst, dest in moves], concurrency=out.concurrency,
             downtime_limit_ms=float(_setting("SKYPORT_MIGRATION_DOWNTIME_MS", 500.0)),
             auto_converge=bool(_setting("SKYPORT_MIGRATION_AUTO_CONVERGE", False)))
         by_id = {m["guest_id"]: m for m in timing["moves"]}

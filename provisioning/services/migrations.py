@@ -20,11 +20,12 @@ import math
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import driver
 from ..choices import MIGRATION_ACTIVE, MIGRATION_MOVING, ClaimKind, InstanceState, MigrationStatus, TaskState
+from ..db import Compiled, row_insert, row_update
 from ..exceptions import InsufficientCapacity, InvalidRequest, InvalidState, NotFound
 from ..models import Claim, Host, Instance, Migration
 from ..pipeline.engine import step_dispatch, step_prepare, step_schedule
@@ -57,6 +58,13 @@ def _moving_on_any(host_ids: list[int]):
     """Migrations moving over any of these hosts' links (one query serves both ends of a move)."""
     return Migration.objects.filter(status__in=MIGRATION_MOVING).filter(Q(source_host_id__in=host_ids)
                                                                        | Q(dest_host_id__in=host_ids))
+
+
+# Run on every admission and every round: built once (`Compiled`).
+_MOVING = Compiled(lambda a, b: _moving_on_any([a, b]).order_by("pk")
+                   .values_list("public_id", "source_host_id", "dest_host_id"))
+# Both ends of a move, locked in id order (as claims lock hosts: FOR NO KEY UPDATE, see above).
+_HOSTS_LOCK = Compiled(lambda a, b: Host.objects.select_for_update(no_key=True).filter(pk__in=[a, b]).order_by("pk"))
 
 
 
@@ -116,9 +124,7 @@ def migration_start(*, actor: str, instance: Instance, destination: Host | str |
                     fault: dict | None = None) -> Migration:
     """Start a live migration of a running instance (staff). `fault` injects a simulator fault
     ({"kind": "destination_failure", "at_round": 2}) for drills and tests."""
-    inst = (Instance.objects.select_for_update(of=("self",))
-            .select_related("host", "appliance", "instance_type", "placement_group", "owner")
-            .filter(pk=instance.pk).first())
+    inst = _START_LOCK.first(instance.pk)
     if inst is None:
         raise NotFound(f"Instance {instance.public_id} does not exist.")
     if inst.state != InstanceState.RUNNING or inst.host_id is None:
@@ -149,11 +155,12 @@ def migration_start(*, actor: str, instance: Instance, destination: Host | str |
         memory_total_bytes=inst.instance_type.memory_mib * 1024 * 1024,
         sim_state={"fault": fault} if fault else {},
     )
+    mig.dest_host = _HOST.first(claim.host_id)
     countdown = step_prepare(mig, "admit")  # written with the INSERT, sent on commit
-    mig.save(force_insert=True)
+    row_insert(mig)
     step_dispatch(mig, countdown)
     inst.task = TaskState.MIGRATING
-    inst.save(update_fields=["task", "updated_at"])
+    row_update(inst, ["task", "updated_at"])
     how = "named by " + actor if destination is not None else "chosen by the scheduler"
     event_record(action="migration.accepted", instance=inst, actor=actor,
                  message=f"Live migration {mig.public_id} from {inst.host.name} to {mig.dest_host.name} ({how}) "
@@ -164,12 +171,34 @@ def migration_start(*, actor: str, instance: Instance, destination: Host | str |
 
 
 # --------------------------------------------------------------------------- used by the steps
+# The statements every migration runs, built once (`Compiled`).
+_START_LOCK = Compiled(lambda pk: Instance.objects.select_for_update(of=("self",)).order_by()
+                       .select_related("host", "appliance", "instance_type", "placement_group", "owner").filter(pk=pk))
+_HOST = Compiled(lambda pk: Host.objects.filter(pk=pk))
+# Queued migrations on either host, to wake (rows another transaction holds are skipped: it is running them).
+_QUEUED_LOCK = Compiled(lambda a, b, me: Migration.objects.select_for_update(skip_locked=True)
+                        .filter(status=MigrationStatus.QUEUED, step="admit").exclude(pk=me)
+                        .filter(Q(source_host_id__in=[a, b]) | Q(dest_host_id__in=[a, b])).order_by("pk")
+                        .only("pk", "step", "step_seq", "step_attempts", "step_due_at", "step_unsent_at", "updated_at"))
+_INSTANCE_LOCKS: dict[tuple[str, ...], Compiled] = {}
+
+
+def _instance_rows(related: tuple[str, ...]):
+    rows = Instance.objects.select_for_update(of=("self",)).order_by()
+    # (select_related() with no names would join every foreign key, recursively)
+    return rows.select_related(*related) if related else rows
+
+
 def instance_lock(mig: Migration, *related: str) -> Instance:
     """The migration's instance, locked (after the migration row: the one lock order). Its own
     columns only, plus `related` (prepare reads the appliance and type); while it is on the source,
     its host is the migration's source row (already read with the migration)."""
-    inst = (Instance.objects.select_for_update(of=("self",)).select_related(*related).order_by()
-            .get(pk=mig.instance_id))
+    lock = _INSTANCE_LOCKS.get(related)
+    if lock is None:
+        lock = _INSTANCE_LOCKS[related] = Compiled(lambda pk: _instance_rows(related).filter(pk=pk))
+    inst = lock.first(mig.instance_id)
+    if inst is None:
+        raise Instance.DoesNotExist(f"instance {mig.instance_id} of {mig.public_id}")
     if inst.host_id == mig.source_host_id:
         inst.host = mig.source_host
     mig.instance = inst
@@ -190,10 +219,8 @@ def admission_wait(mig: Migration) -> str:
 
     Locks both host rows (in id order), so two migrations cannot take the last slot together.
     """
-    hosts = list(Host.objects.select_for_update(no_key=True).filter(pk__in=[mig.source_host_id, mig.dest_host_id])
-                 .order_by("pk"))
-    moving = list(_moving_on_any([mig.source_host_id, mig.dest_host_id]).exclude(pk=mig.pk).order_by("pk")
-                  .values_list("public_id", "source_host_id", "dest_host_id"))
+    hosts = _HOSTS_LOCK.rows(mig.source_host_id, mig.dest_host_id)
+    moving = [row for row in _MOVING.rows(mig.source_host_id, mig.dest_host_id) if row[0] != mig.public_id]
     for host in sorted(hosts, key=lambda h: h.pk != mig.source_host_id):
         busy = [public_id for public_id, src, dst in moving if host.pk in (src, dst)]
         slots = migration_slots(host)
@@ -206,11 +233,10 @@ def admission_wait(mig: Migration) -> str:
 def round_bandwidth(mig: Migration) -> float:
     """This migration's share of its links: each link is split among the migrations moving over it."""
     src, dst = mig.source_host, mig.dest_host
-    on = {pk: Q(source_host_id=pk) | Q(dest_host_id=pk) for pk in (src.pk, dst.pk)}
-    counts = _moving_on_any([src.pk, dst.pk]).aggregate(src=Count("pk", filter=on[src.pk]),
-                                                        dst=Count("pk", filter=on[dst.pk]))
-    return min(driver.link_share(src.nic_mibps, counts["src"] or 1),
-               driver.link_share(dst.nic_mibps, counts["dst"] or 1))
+    moving = _MOVING.rows(src.pk, dst.pk)
+    on_src = sum(1 for _, a, b in moving if src.pk in (a, b))
+    on_dst = sum(1 for _, a, b in moving if dst.pk in (a, b))
+    return min(driver.link_share(src.nic_mibps, on_src or 1), driver.link_share(dst.nic_mibps, on_dst or 1))
 
 
 def progress_apply(mig: Migration, progress: dict) -> None:
@@ -248,13 +274,9 @@ def no_progress_reason(mig: Migration) -> str:
 def _wake_queued(mig: Migration) -> None:
     """A slot was freed: queued migrations on these hosts check again now (rows others hold are skipped),
     and so does a maintenance emptying the source (after the commit, without a lock)."""
-    hosts = [mig.source_host_id, mig.dest_host_id]
-    waiting = (Migration.objects.select_for_update(skip_locked=True)
-               .filter(status=MigrationStatus.QUEUED, step="admit").exclude(pk=mig.pk)
-               .filter(Q(source_host_id__in=hosts) | Q(dest_host_id__in=hosts)).order_by("pk"))
-    for other in waiting:
+    for other in _QUEUED_LOCK.rows(mig.source_host_id, mig.dest_host_id, mig.pk):
         step_schedule(other, "admit")
-        other.save(update_fields=["step", "step_seq", "step_attempts", "step_due_at", "updated_at"])
+        row_update(other, ["step", "step_seq", "step_attempts", "step_due_at", "updated_at"])
     from ..pipeline.maintenance_steps import maintenance_wake  # it imports this module
 
     source, status = mig.source_host_id, mig.status
@@ -266,8 +288,7 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     destination, the source's claim is released. Raises InvalidState (nothing changed) when the
     destination's address pool is full."""
     # Both hosts locked in id order (as admission does), before the claims change their figures.
-    hosts = {h.pk: h for h in Host.objects.select_for_update(no_key=True)
-             .filter(pk__in=[mig.source_host_id, mig.dest_host_id]).order_by("pk")}
+    hosts = {h.pk: h for h in _HOSTS_LOCK.rows(mig.source_host_id, mig.dest_host_id)}
     dest, source = hosts[mig.dest_host_id], hosts[mig.source_host_id]
     ip = address_allocate(dest)
     if ip is None:
@@ -281,7 +302,7 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     line = (f"[{inst.hostname}] live-migrated from {source.name} to {dest.name}: paused {downtime:.0f} ms; "
             f"address {old_ip} -> {ip}, switch port moved")
     inst.console_log = f"{inst.console_log}\n{line}" if inst.console_log else line
-    inst.save(update_fields=["host", "private_ip", "hostname", "task", "boot_plan", "console_log", "updated_at"])
+    row_update(inst, ["host", "private_ip", "hostname", "task", "boot_plan", "console_log", "updated_at"])
     mig.status, mig.finished_at, mig.downtime_ms = MigrationStatus.COMPLETED, timezone.now(), downtime
     mig.reason = outcome.get("reason", "")
     event_record(action="migration.completed", instance=inst,

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 
 from .. import driver
 from ..choices import InstanceState
-from ..db import prepared_cursor
+from ..db import Compiled, prepared_cursor
 from ..models import Host, Instance
 from ..placement import PlacementRequest, candidates
 from .claims import claim_first, claim_release
@@ -22,14 +22,15 @@ from .claims import claim_first, claim_release
 PLACED_FIELDS = ["host", "virt_mode", "availability_zone", "private_ip", "hostname", "mac_address", "updated_at"]
 
 
+# The addresses taken on a host (run on every switch-over: built once).
+_ADDRESSES = Compiled(lambda host_id: Instance.objects.filter(host_id=host_id, private_ip__isnull=False)
+                      .exclude(state__in=[InstanceState.TERMINATED, InstanceState.ERROR]).values_list("private_ip"))
+
+
 def address_allocate(host: Host) -> str | None:
     """Lowest free address in the host's pool (.1-.3 are gateway, DNS and reserved, as in a VPC)."""
     network = ipaddress.IPv4Network(host.network_cidr, strict=False)
-    used = set(
-        Instance.objects.filter(host=host, private_ip__isnull=False)
-        .exclude(state__in=[InstanceState.TERMINATED, InstanceState.ERROR])
-        .values_list("private_ip", flat=True)
-    )
+    used = {str(ip) for ip, in _ADDRESSES.rows(host.pk)}
     for offset, addr in enumerate(network.hosts()):
         if offset < 3:
             continue
