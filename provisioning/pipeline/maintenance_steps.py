@@ -28,9 +28,10 @@ from ..services.events import event_record
 from ..services.maintenance import instance_rehome
 from ..services.migrations import migration_slots, migration_start
 from ..units import mib_label
-from .engine import StepKind, StepOutcome, register_kind, step_grace_s, step_schedule
+from .engine import StepKind, StepOutcome, register_kind, step_grace_s, step_publish, step_schedule
 
 MAX_ATTEMPTS = 2
+WAKE_FALLBACK_S = 0.5  # real seconds: see maintenance_wake
 STEP_FIELDS = ("step", "step_seq", "step_attempts", "step_unsent_at", "step_due_at")
 FAILED = ("failed", "error", "cancelled")
 BUSY = "moves once it is idle"
@@ -48,21 +49,32 @@ def _why_migrating(mig: Migration) -> str:
     return f"migrating ({mig.public_id} to {mig.dest_host.name}, {mig.status}{progress})"
 
 
+# What every evacuate reads (built once, `Compiled`): the host's guests, largest first, with only what
+# the step reads (the services it calls load and lock each one they act on); the host's migrations
+# under way, with what `_why_migrating` says of them; and the failed ones per guest since the
+# maintenance began.
+_GUESTS = Compiled(lambda host_id: Instance.objects.filter(host_id=host_id, state__in=LIVE_STATES)
+                   .only("pk", "public_id", "state", "task", "step", "host_id")
+                   .order_by("-instance_type__memory_mib", "-instance_type__vcpus", "public_id"))
+_ACTIVE = Compiled(lambda host_id: Migration.objects.filter(source_host_id=host_id, status__in=MIGRATION_ACTIVE)
+                   .select_related("dest_host").order_by()
+                   .only("instance_id", "public_id", "status", "reason", "round", "memory_remaining_bytes",
+                         "memory_total_bytes", "dest_host__name"))
+_FAILURES = Compiled(lambda host_id, maintenance_id: Migration.objects
+                     .filter(source_host_id=host_id, status__in=FAILED,
+                             created_at__gte=Maintenance.objects.filter(pk=maintenance_id).values("created_at")[:1])
+                     .values_list("instance_id").annotate(n=Count("id")).order_by())
+
+
 def _guests(host: Host) -> list[Instance]:
-    """The host's guests, largest first, with only what the step reads (the services it calls load
-    and lock each one they act on)."""
-    return list(Instance.objects.filter(host=host, state__in=LIVE_STATES)
-                .only("pk", "public_id", "state", "task", "step", "host_id")
-                .order_by("-instance_type__memory_mib", "-instance_type__vcpus", "public_id"))
+    return _GUESTS.rows(host.pk)
 
 
 def _situation(m: Maintenance, guests: list[Instance]) -> Iterator[tuple[Instance, str, str]]:
     """Each guest with what the step does next ("", "migrate", "rehome") and, when it stays for now, why."""
     host = m.host
-    active = {mig.instance_id: mig for mig in Migration.objects.filter(
-        source_host=host, status__in=MIGRATION_ACTIVE).select_related("dest_host")}
-    failures = dict(Migration.objects.filter(source_host=host, created_at__gte=m.created_at, status__in=FAILED)
-                    .values_list("instance_id").annotate(n=Count("id")).order_by())
+    active = {mig.instance_id: mig for mig in _ACTIVE.rows(host.pk)}
+    failures = dict(_FAILURES.rows(host.pk, m.pk))
     slots = migration_slots(host)
     free = slots - len(active)
     for inst in guests:
@@ -156,7 +168,9 @@ _LEFT_MOVING = Compiled(lambda host_id: Instance.objects.filter(host_id=host_id,
                         .annotate(moving=Exists(Migration.objects.filter(instance=OuterRef("pk"),
                                                                           status__in=MIGRATION_ACTIVE)))
                         .values_list("moving"))
-_ENTERING_LOCK = Compiled(lambda host_id: Maintenance.objects.select_for_update()
+_ENTERING = Compiled(lambda host_id: Maintenance.objects.filter(host_id=host_id, status=MaintenanceStatus.ENTERING)
+                     .only("pk", *STEP_FIELDS).order_by("pk")[:1])
+_ENTERING_LOCK = Compiled(lambda host_id: Maintenance.objects.select_for_update(skip_locked=True)
                           .filter(host_id=host_id, status=MaintenanceStatus.ENTERING, step="evacuate")
                           .only("pk", *STEP_FIELDS).order_by("pk")[:1])
 
@@ -165,10 +179,15 @@ def maintenance_wake(*, host_id: int, status: str = "") -> None:
     """A migration off `host_id` ended: let the host's maintenance look again now when there is
     something to do (a guest waits for the freed slot, the last move ended, or one failed).
 
-    Called after the migration's commit. It waits for the row's lock, so an evacuate running now
-    (which may have read the fleet before that commit) finishes first; then, unless a step message
-    is already due (it runs after this commit and sees the freed slot: one wake-up, not one per
-    migration that ended), it schedules the step now.
+    Called after the migration's commit, and it never waits for the maintenance row: a worker that
+    waited here would sit idle for as long as an evacuate runs. When the row is free, it schedules
+    the step now, unless a step message is already due (that step runs after this commit and sees the
+    freed slot: one wake-up, not one per migration that ended). When another transaction holds the
+    row, most often an evacuate that may have read the fleet before this commit, it sends the message
+    of the step that evacuate schedules next (sequence number n + 1: it runs once the holder commits),
+    and, `WAKE_FALLBACK_S` later, that of the row's current step n, for a holder that does not move the
+    sequence on (a stale message's brief lock, the reconciler's). Whichever is current then runs; the
+    other is stale, and costs no wait: by then the holder has long committed.
     """
     if status == "completed":
         left = [moving for moving, in _LEFT_MOVING.rows(host_id)]
@@ -176,7 +195,14 @@ def maintenance_wake(*, host_id: int, status: str = "") -> None:
             return  # every guest left is already moving: the last one to end wakes it
     with transaction.atomic():
         m = _ENTERING_LOCK.first(host_id)
-        if m is None or (m.step_due_at and m.step_due_at <= timezone.now() + timedelta(seconds=step_grace_s(0))):
+        if m is None:
+            held = _ENTERING.first(host_id)  # entering but locked by another transaction (or not entering)
+            if held is not None:
+                step_publish(kind=MAINTENANCE_KIND.name, object_id=held.pk, seq=held.step_seq + 1)
+                step_publish(kind=MAINTENANCE_KIND.name, object_id=held.pk, seq=held.step_seq,
+                             countdown=WAKE_FALLBACK_S)
+            return
+        if m.step_due_at and m.step_due_at <= timezone.now() + timedelta(seconds=step_grace_s(0)):
             return
         step_schedule(m, "evacuate")
         row_update(m, STEP_FIELDS)

@@ -27,8 +27,9 @@ def _setting(name: str, default: float) -> float:
 
 
 def _check(mig: Migration, *related: str) -> None:
-    """The instance and the destination must still be fit for the move (the instance is locked here)."""
-    inst = svc.instance_lock(mig, *related)
+    """The instance and the destination must still be fit for the move. The engine locked the instance
+    with the migration (the kind's `lock_of`); prepare reads its appliance and type too."""
+    inst = svc.instance_lock(mig, *related) if related else svc.instance_placed(mig, mig.instance)
     problem = svc.instance_problem(mig, inst)
     if problem:
         raise StepFailed(problem)
@@ -112,7 +113,8 @@ def _redrive(mig: Migration, message: str, data: dict) -> None:
 MIGRATION_KIND = register_kind(StepKind(
     name="migration", model=Migration,
     steps={"admit": step_admit, "prepare": step_prepare, "precopy": step_precopy},
-    on_fail=migration_fail, select_related=("source_host", "dest_host"), on_redrive=_redrive,
+    on_fail=migration_fail, select_related=("source_host", "dest_host", "instance"), lock_of=("self", "instance"),
+    on_redrive=_redrive,
     stuck_note="; the guest stays on the source and the destination's claim is released",
 ))
 

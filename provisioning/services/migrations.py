@@ -173,7 +173,7 @@ def migration_start(*, actor: str, instance: Instance, destination: Host | str |
 # --------------------------------------------------------------------------- used by the steps
 # The statements every migration runs, built once (`Compiled`).
 _START_LOCK = Compiled(lambda pk: Instance.objects.select_for_update(of=("self",)).order_by()
-                       .select_related("host", "appliance", "instance_type", "placement_group", "owner").filter(pk=pk))
+                       .select_related("host", "appliance", "instance_type", "placement_group").filter(pk=pk))
 _HOST = Compiled(lambda pk: Host.objects.filter(pk=pk))
 # Queued migrations on either host, to wake (rows another transaction holds are skipped: it is running them).
 _QUEUED_LOCK = Compiled(lambda a, b, me: Migration.objects.select_for_update(skip_locked=True)
@@ -199,6 +199,12 @@ def instance_lock(mig: Migration, *related: str) -> Instance:
     inst = lock.first(mig.instance_id)
     if inst is None:
         raise Instance.DoesNotExist(f"instance {mig.instance_id} of {mig.public_id}")
+    return instance_placed(mig, inst)
+
+
+def instance_placed(mig: Migration, inst: Instance) -> Instance:
+    """`inst` as the migration's instance; while it is on the source, its host is the migration's
+    source row (already read with the migration)."""
     if inst.host_id == mig.source_host_id:
         inst.host = mig.source_host
     mig.instance = inst
