@@ -148,9 +148,19 @@ def _cached_sql(key: tuple, build: Callable[[], QuerySet]) -> tuple[str, tuple |
     return hit
 
 
-def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT) -> list[Placement]:
-    """Ranked hosts that can take the request now (claims still decide, atomically). One query."""
+def candidates(req: PlacementRequest, *, limit: int = CANDIDATE_LIMIT, memo: dict | None = None) -> list[Placement]:
+    """Ranked hosts that can take the request now (claims still decide, atomically). One query.
+
+    `memo`: a dict kept by a caller that asks for many guests at once with nothing claimed between
+    its calls (a dry run): guests of the same shape (image, type, zone, group, excluded hosts) then
+    cost one query, not one each.
+    """
     sql, params = candidate_sql(req, limit)
+    if memo is not None:
+        hit = memo.get((sql, params))
+        if hit is None:
+            hit = memo[(sql, params)] = candidates(req, limit=limit)
+        return hit
     with prepared_cursor() as cur:
         cur.execute(sql, params)
         columns = _COLUMNS.get(sql)

@@ -105,10 +105,11 @@ def _room(row, it, extra: list[int]) -> bool:
             and row.max_instances - row.instances_used - n >= 1)
 
 
-def _destination(inst: Instance, source: Host, added: dict[int, list[int]], live: bool) -> tuple[Host | None, str]:
+def _destination(inst: Instance, source: Host, added: dict[int, list[int]], live: bool,
+                 memo: dict) -> tuple[Host | None, str]:
     """The best-ranked host the filters allow with room left after this plan's earlier guests, or why none."""
     req = guest_request(inst, source)
-    options = candidates(req, limit=CANDIDATE_LIMIT + len(added))
+    options = candidates(req, limit=CANDIDATE_LIMIT + len(added), memo=memo)
     older, fitting = [], []
     for rank, option in enumerate(options):
         host = option.host
@@ -143,6 +144,7 @@ def maintenance_preflight(*, host: Host) -> Preflight:
     added: dict[int, list[int]] = {}
     plans: list[GuestPlan] = []
     moves: list[tuple[Instance, Host]] = []
+    memo: dict = {}  # nothing is claimed during the dry run: one query per guest shape
     for inst in guests:
         it = inst.instance_type
         plan = GuestPlan(instance=inst.public_id, name=inst.name, owner=inst.owner.username, state=inst.state,
@@ -157,7 +159,7 @@ def maintenance_preflight(*, host: Host) -> Preflight:
         if pinned:
             plan.action, plan.reason = STUCK, f"{pinned}; stop it and it is re-homed without a memory copy"
             continue
-        dest, why = _destination(inst, host, added, live)
+        dest, why = _destination(inst, host, added, live, memo)
         if dest is None:
             plan.action, plan.reason = STUCK, why
             continue

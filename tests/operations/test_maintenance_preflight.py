@@ -103,3 +103,18 @@ def test_an_sr_iov_guest_cannot_live_migrate_and_says_so(catalog, user):
     drain()
     again = {g.instance: g for g in maintenance_preflight(host=Host.objects.get(name="hv-01")).guests}
     assert again[sriov.public_id].action == "re-home" and again[sriov.public_id].memory_to_copy_mib == 0
+
+
+def test_guests_of_one_shape_are_placed_with_one_window_read_per_destination_count(catalog, user):
+    """The dry run claims nothing, so guests of the same image, type and zone share their candidate
+    windows (`candidates(memo=...)`): the reads grow with the destinations the plan fills, not the guests."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    pack(user, "hv-01", 12, instance_type="t3.small")
+    with CaptureQueriesContext(connection) as ctx:
+        plan = maintenance_preflight(host=Host.objects.get(name="hv-01"))
+    assert plan.feasible and len(plan.guests) == 12
+    destinations = {g.destination for g in plan.guests}
+    windows = [q for q in ctx.captured_queries if '"memory_mib_limit" - U0."memory_mib_used") DESC' in q["sql"]]
+    assert len(windows) <= len(destinations) + 1 < 12
