@@ -13,6 +13,9 @@ Records under "operations" in var/bench/results.json:
 - `bare_single_chain_hops_per_s`, `ratio_to_single_chain`: the same against ONE bare chain (the
   issue's words, "a bare chain": each hop waits for the one before it, so it also pays the broker's
   round trip),
+- `db_floor_hops_per_s`, `db_floor_ratio_to_bare_celery`, `ratio_to_db_floor`: the same number of hops that
+  each do the least a step's transaction does (lock one migration row by primary key, commit), in as many
+  chains: what keeping a hop's state in PostgreSQL costs before any work, so the goal's room is visible,
 - `task_ms_per_hop`, `bare_task_ms_per_hop`: the time a hop spends inside its task (the worker log's
   "succeeded in"), the rest of a hop being Celery's own (receive, acknowledge) and the wait for a
   process; `hops_by_kind`: rounds, the migrations' admit and prepare steps, and the rest
@@ -48,6 +51,7 @@ BENCH_DB = os.environ.get("SKYPORT_BENCH_OPS_DB", "skyport_bench_ops")
 QUEUE = f"skyport-bench-{uuid.uuid4().hex[:10]}"
 HOP_DONE = re.compile(r"Task provisioning\.advance\[[^\]]+\] succeeded in ([0-9.e-]+)s")
 NOOP_DONE = re.compile(r"Task bench\.noop_hop\[[^\]]+\] succeeded in ([0-9.e-]+)s")
+DB_DONE = re.compile(r"Task bench\.db_hop\[[^\]]+\] succeeded in ([0-9.e-]+)s")
 
 
 def wait(predicate, timeout: float, what: str, interval: float = 0.02):
@@ -97,29 +101,34 @@ def simulated_makespan(durations: list[float], slots: int) -> float:
     return end
 
 
-def bare_chains(hops: int, chains: int, log_path: Path) -> tuple[float, float]:
-    """Wall seconds for `hops` no-op hops in `chains` parallel chains (each hop publishes the next),
-    and the mean seconds a hop spent inside its task."""
+def bare_chains(hops: int, chains: int, log_path: Path, *, rows: list[int] | None = None) -> tuple[float, float]:
+    """Wall seconds for `hops` hops in `chains` parallel chains (each hop publishes the next), and the
+    mean seconds a hop spent inside its task: no-op hops, or with `rows` (a migration's id per chain)
+    database-floor hops that lock their chain's row and commit."""
     import redis
     from django.conf import settings
 
-    from tests.bench.celery_noop import DONE_KEY, noop_hop
+    from tests.bench.celery_noop import DONE_KEY, db_hop, noop_hop
 
     run = uuid.uuid4().hex[:8]
     per = [hops // chains + (1 if i < hops % chains else 0) for i in range(chains)]
     client = redis.Redis.from_url(settings.REDIS_URL)
+    pattern = DB_DONE if rows else NOOP_DONE
     offset = log_path.stat().st_size
     t0 = time.perf_counter()
-    for n in per:
+    for i, n in enumerate(per):
         if n:
-            noop_hop.apply_async((run, n - 1), countdown=0)
+            if rows:
+                db_hop.apply_async((run, n - 1, rows[i % len(rows)]), countdown=0)
+            else:
+                noop_hop.apply_async((run, n - 1), countdown=0)
     wait(lambda: int(client.get(DONE_KEY.format(run=run)) or 0) >= sum(1 for n in per if n), 600, "the bare chains")
     wall = time.perf_counter() - t0
     client.close()
-    ran = wait(lambda: count(NOOP_DONE, log_path, offset) >= hops and count(NOOP_DONE, log_path, offset), 30,
+    ran = wait(lambda: count(pattern, log_path, offset) >= hops and count(pattern, log_path, offset), 30,
                "the worker's log of the bare hops")
     assert ran == hops, f"{ran} bare hops logged, {hops} sent"
-    times = task_times(NOOP_DONE, log_path, offset)
+    times = task_times(pattern, log_path, offset)
     return wall, sum(times) / len(times)
 
 
@@ -234,6 +243,8 @@ def run(args, log_path: Path, postgres: bool) -> int:
     single_wall, _ = bare_chains(hops, 1, log_path)
     single_rate = hops / single_wall
     single_ratio = (hops / wall) / single_rate
+    floor_wall, floor_task_s = bare_chains(hops, slots, log_path, rows=[mg.pk for mg in migs[:slots]])
+    floor_rate = hops / floor_wall
     by_kind = {"rounds": rounds, "admit_prepare": 2 * len(migs), "other": hops - rounds - 2 * len(migs)}
     task_ms = 1000 * sum(times) / max(1, hops)
     print(f"bare chains: {hops} no-op hops in {slots} parallel chains in {bare_wall:.2f} s: {bare_rate:.0f} hops/s; "
@@ -243,6 +254,9 @@ def run(args, log_path: Path, postgres: bool) -> int:
     print(f"per hop: {task_ms:.1f} ms inside the step task vs {1000 * bare_task_s:.1f} ms inside a no-op task; "
           f"hops: {by_kind['rounds']} rounds, {by_kind['admit_prepare']} admit/prepare, {by_kind['other']} other "
           f"(maintenance steps, re-checks, stale wake-ups); load average {os.getloadavg()[0]:.2f}")
+    print(f"database floor: {hops} hops that each lock one migration row and commit, in {slots} chains, in "
+          f"{floor_wall:.2f} s: {floor_rate:.0f} hops/s, {floor_rate / bare_rate:.0%} of the bare chains' rate "
+          f"({1000 * floor_task_s:.1f} ms inside the task); the drain at {(hops / wall) / floor_rate:.0%} of it")
     print("ledger: exact" if not problems else f"ledger: {len(problems)} problems, e.g. {problems[:3]}")
     record("operations", {
         "evacuation_guests": len(pks), "evacuation_wall_s": round(wall, 3), "rounds": rounds,
@@ -251,6 +265,9 @@ def run(args, log_path: Path, postgres: bool) -> int:
         "bare_single_chain_hops_per_s": round(single_rate, 1), "ratio_to_single_chain": round(single_ratio, 3),
         "task_ms_per_hop": round(task_ms, 2), "bare_task_ms_per_hop": round(1000 * bare_task_s, 2),
         "hops_by_kind": by_kind,
+        "db_floor_hops_per_s": round(floor_rate, 1), "db_floor_ratio_to_bare_celery": round(floor_rate / bare_rate, 3),
+        "ratio_to_db_floor": round((hops / wall) / floor_rate, 3),
+        "db_floor_task_ms_per_hop": round(1000 * floor_task_s, 2),
         "evacuation_predicted_s": round(preflight.predicted_total_s, 1),
         "evacuation_simulated_s": round(simulated, 1), "migration_slots": slots,
         "migrations_completed": sum(1 for mg in migs if mg.status == "completed"),
