@@ -132,6 +132,18 @@ def bare_chains(hops: int, chains: int, log_path: Path, *, rows: list[int] | Non
     return wall, sum(times) / len(times)
 
 
+def forget_queue(url: str) -> None:
+    """Drop this run's queue from Redis: messages a stopping worker handed back (a wake-up's fallback,
+    due after the drain) would otherwise stay in a shared Redis for good, one list per run."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.delete(QUEUE, *client.keys(f"_kombu.binding*.{QUEUE}"))
+    finally:
+        client.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--guests", type=int, default=100)
@@ -171,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             worker.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, 9)
+        forget_queue(os.environ["REDIS_URL"])
         runtime.stop_private_redis()
         if postgres and not args.keep:
             drop_database(admin, BENCH_DB)
