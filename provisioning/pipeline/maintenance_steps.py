@@ -195,17 +195,15 @@ def maintenance_wake(*, host_id: int, status: str = "") -> None:
             return  # every guest left is already moving: the last one to end wakes it
     with transaction.atomic():
         m = _ENTERING_LOCK.first(host_id)
-        if m is None:
-            held = _ENTERING.first(host_id)  # entering but locked by another transaction (or not entering)
-            if held is not None:
-                step_publish(kind=MAINTENANCE_KIND.name, object_id=held.pk, seq=held.step_seq + 1)
-                step_publish(kind=MAINTENANCE_KIND.name, object_id=held.pk, seq=held.step_seq,
-                             countdown=WAKE_FALLBACK_S)
-            return
-        if m.step_due_at and m.step_due_at <= timezone.now() + timedelta(seconds=step_grace_s(0)):
-            return
-        step_schedule(m, "evacuate")
-        row_update(m, STEP_FIELDS)
+        held = _ENTERING.first(host_id) if m is None else None  # entering, but another transaction holds it
+        if m is not None:
+            if m.step_due_at and m.step_due_at <= timezone.now() + timedelta(seconds=step_grace_s(0)):
+                return
+            step_schedule(m, "evacuate")
+            row_update(m, STEP_FIELDS)
+    if held is not None:  # after the transaction, as every publish (one that fails marks the row for the reconciler)
+        step_publish(kind=MAINTENANCE_KIND.name, object_id=held.pk, seq=held.step_seq + 1)
+        step_publish(kind=MAINTENANCE_KIND.name, object_id=held.pk, seq=held.step_seq, countdown=WAKE_FALLBACK_S)
 
 
 MAINTENANCE_KIND = register_kind(StepKind(
