@@ -67,7 +67,6 @@ _MOVING = Compiled(lambda a, b: _moving_on_any([a, b]).order_by("pk")
 _HOSTS_LOCK = Compiled(lambda a, b: Host.objects.select_for_update(no_key=True).filter(pk__in=[a, b]).order_by("pk"))
 
 
-
 def _request(inst: Instance) -> PlacementRequest:
     """The launch's placement request for this guest, where it may go now: same zone and mode, not here."""
     return PlacementRequest(appliance=inst.appliance, instance_type=inst.instance_type,
