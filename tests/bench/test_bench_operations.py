@@ -33,6 +33,10 @@ def test_operations_benchmark_runs_and_records_its_figures(tmp_path, settings):
     single = figures["bare_single_chain_hops_per_s"]
     assert single > 0 and abs(figures["ratio_to_single_chain"] - figures["hops_per_s"] / single) < 0.01
     assert figures["task_ms_per_hop"] > 0 and figures["bare_task_ms_per_hop"] > 0
+    floor = figures["db_floor_hops_per_s"]  # hops that only lock one migration row and commit
+    assert floor > 0 and figures["db_floor_task_ms_per_hop"] > 0
+    assert abs(figures["db_floor_ratio_to_bare_celery"] - floor / figures["bare_celery_hops_per_s"]) < 0.01
+    assert abs(figures["ratio_to_db_floor"] - figures["hops_per_s"] / floor) < 0.01
     assert sum(figures["hops_by_kind"].values()) == figures["celery_hops"] and figures["hops_by_kind"]["rounds"] == \
         figures["rounds"]
     assert figures["evacuation_predicted_s"] > 0 and figures["evacuation_simulated_s"] > 0
