@@ -298,7 +298,7 @@ class HostMaintenance:
 
 def maintenance_status(*, host: Host) -> HostMaintenance:
     from .pipeline.maintenance_steps import maintenance_remaining
-    from .services.migrations import migration_slots
+    from .services.migration_rounds import migration_slots
 
     m = Maintenance.objects.filter(host=host, status__in=MAINTENANCE_ACTIVE).first()
     out = HostMaintenance(host=host, maintenance=m, slots=migration_slots(host))

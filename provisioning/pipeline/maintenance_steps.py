@@ -26,7 +26,8 @@ from ..exceptions import SkyportError
 from ..models import Host, Instance, Maintenance, Migration
 from ..services.events import event_record
 from ..services.maintenance import instance_rehome
-from ..services.migrations import migration_slots, migration_start
+from ..services.migration_rounds import migration_slots
+from ..services.migrations import migration_start
 from ..units import mib_label
 from .engine import StepKind, StepOutcome, register_kind, step_grace_s, step_publish, step_schedule
 

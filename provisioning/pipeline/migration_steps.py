@@ -17,6 +17,7 @@ from ..choices import MigrationStatus
 from ..db import row_insert
 from ..exceptions import InvalidState
 from ..models import Migration, MigrationRound
+from ..services import migration_rounds as rounds
 from ..services import migrations as svc
 from ..services.events import event_record
 from .engine import StepFailed, StepKind, StepOutcome, register_kind
@@ -39,7 +40,7 @@ def _check(mig: Migration, *related: str) -> None:
 
 def step_admit(mig: Migration) -> StepOutcome:
     _check(mig)
-    wait = svc.admission_wait(mig)
+    wait = rounds.admission_wait(mig)
     if wait:
         if mig.status != MigrationStatus.QUEUED:
             mig.status, mig.queued_at = MigrationStatus.QUEUED, timezone.now()
@@ -61,9 +62,9 @@ def step_prepare(mig: Migration) -> StepOutcome:
     state = driver.migration_new(inst, mig.source_host, mig.dest_host, downtime_limit_ms=mig.downtime_limit_ms,
                                  auto_converge=mig.auto_converge, completion_timeout_s=mig.completion_timeout_s,
                                  fault=mig.sim_state.get("fault"))
-    bandwidth = svc.round_bandwidth(mig)
+    bandwidth = rounds.round_bandwidth(mig)
     mig.sim_state, mig.next_bandwidth_mibps = state, bandwidth
-    svc.progress_apply(mig, driver.migration_progress(state, bandwidth))
+    rounds.progress_apply(mig, driver.migration_progress(state, bandwidth))
     mig.status, mig.running_at = MigrationStatus.RUNNING, timezone.now()
     event_record(action="migration.running", instance=inst,
                  message=f"Pre-copy of {mig.public_id} to {mig.dest_host.name} started at {bandwidth:.0f} MiB/s",
@@ -83,7 +84,7 @@ def step_precopy(mig: Migration) -> StepOutcome:
         dirty_rate_mibps=record["dirty_rate_mibps"], remaining_mib=record["remaining_mib"],
         transfer_rate_mibps=record["bandwidth_mibps"], duration_s=record["duration_s"],
         throttle_pct=record["throttle_pct"], stop_and_copy=record["stop_and_copy"], aborted=record["aborted"]))
-    svc.progress_apply(mig, progress)
+    rounds.progress_apply(mig, progress)
     if outcome is not None:
         if outcome["outcome"] != "completed":
             raise StepFailed(outcome["reason"])
@@ -93,10 +94,10 @@ def step_precopy(mig: Migration) -> StepOutcome:
             raise StepFailed(f"the switch-over failed ({exc.message}); the guest was resumed on the source") \
                 from exc
         return StepOutcome(None)
-    stalled = svc.no_progress_reason(mig)
+    stalled = rounds.no_progress_reason(mig)
     if stalled:
         raise StepFailed(stalled)
-    bandwidth = svc.round_bandwidth(mig)
+    bandwidth = rounds.round_bandwidth(mig)
     mig.next_bandwidth_mibps = bandwidth
     return StepOutcome("precopy", driver.migration_next_round_s(state, bandwidth))
 

@@ -16,15 +16,13 @@ migration to its destination cannot deadlock.
 """
 from __future__ import annotations
 
-import math
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .. import driver
-from ..choices import MIGRATION_ACTIVE, MIGRATION_MOVING, ClaimKind, InstanceState, MigrationStatus, TaskState
+from ..choices import MIGRATION_ACTIVE, ClaimKind, InstanceState, MigrationStatus, TaskState
 from ..db import Compiled, row_insert, row_update
 from ..exceptions import InsufficientCapacity, InvalidRequest, InvalidState, NotFound
 from ..models import Claim, Host, Instance, Migration
@@ -35,6 +33,7 @@ from ..units import mib_label
 from .claims import claim_first, claim_release
 from .events import event_record
 from .hosts import version_key
+from .migration_rounds import HOSTS_LOCK
 from .place import address_allocate, hostname_for
 
 FORCE_MODES = ("auto_converge", "stop_and_copy")
@@ -43,28 +42,6 @@ GIB = 1024 ** 3
 
 def _setting(name: str, default):
     return getattr(settings, name, default)
-
-
-def migration_slots(host: Host) -> int:
-    """Concurrent live migrations a host takes part in (SKYPORT_MIGRATION_SLOTS, else by its NIC)."""
-    return int(_setting("SKYPORT_MIGRATION_SLOTS", 0) or driver.migration_slots(host))
-
-
-def _link_words(host: Host) -> str:
-    return "10 GbE" if host.nic_mibps >= 1000 else "1 GbE"
-
-
-def _moving_on_any(host_ids: list[int]):
-    """Migrations moving over any of these hosts' links (one query serves both ends of a move)."""
-    return Migration.objects.filter(status__in=MIGRATION_MOVING).filter(Q(source_host_id__in=host_ids)
-                                                                       | Q(dest_host_id__in=host_ids))
-
-
-# Run on every admission and every round: built once (`Compiled`).
-_MOVING = Compiled(lambda a, b: _moving_on_any([a, b]).order_by("pk")
-                   .values_list("public_id", "source_host_id", "dest_host_id"))
-# Both ends of a move, locked in id order (as claims lock hosts: FOR NO KEY UPDATE, see above).
-_HOSTS_LOCK = Compiled(lambda a, b: Host.objects.select_for_update(no_key=True).filter(pk__in=[a, b]).order_by("pk"))
 
 
 def _request(inst: Instance) -> PlacementRequest:
@@ -219,63 +196,6 @@ def instance_problem(mig: Migration, inst: Instance) -> str:
     return ""
 
 
-def admission_wait(mig: Migration) -> str:
-    """What a migration waits for before it may start copying ("" when it may start now).
-
-    Locks both host rows (in id order), so two migrations cannot take the last slot together.
-    """
-    hosts = _HOSTS_LOCK.rows(mig.source_host_id, mig.dest_host_id)
-    moving = [row for row in _MOVING.rows(mig.source_host_id, mig.dest_host_id) if row[0] != mig.public_id]
-    for host in sorted(hosts, key=lambda h: h.pk != mig.source_host_id):
-        busy = [public_id for public_id, src, dst in moving if host.pk in (src, dst)]
-        slots = migration_slots(host)
-        if len(busy) >= slots:
-            return (f"waiting for a migration slot on {host.name}: {len(busy)} of {slots} in use on its "
-                    f"{_link_words(host)} link ({', '.join(busy[:8])})")
-    return ""
-
-
-def round_bandwidth(mig: Migration) -> float:
-    """This migration's share of its links: each link is split among the migrations moving over it."""
-    src, dst = mig.source_host, mig.dest_host
-    moving = _MOVING.rows(src.pk, dst.pk)
-    on_src = sum(1 for _, a, b in moving if src.pk in (a, b))
-    on_dst = sum(1 for _, a, b in moving if dst.pk in (a, b))
-    return min(driver.link_share(src.nic_mibps, on_src or 1), driver.link_share(dst.nic_mibps, on_dst or 1))
-
-
-def progress_apply(mig: Migration, progress: dict) -> None:
-    """Copy the simulator's progress onto the record (Nova's byte fields and the rest)."""
-    mig.round = progress["round"]
-    mig.memory_total_bytes = progress["memory_total_bytes"]
-    mig.memory_processed_bytes = progress["memory_processed_bytes"]
-    mig.memory_remaining_bytes = progress["memory_remaining_bytes"]
-    mig.dirty_rate_mibps = progress["dirty_rate_mibps"]
-    mig.transfer_rate_mibps = progress["transfer_rate_mibps"]
-    mig.throttle_pct = progress["throttle_pct"]
-    mig.elapsed_s = progress["elapsed_s"]
-    mig.converging = progress["converging"]
-    mig.eta_s = progress["eta_s"]
-    mig.note = progress["note"]
-    mig.predicted_downtime_ms = progress["stop_and_copy_downtime_ms"]
-    if progress["downtime_ms"]:
-        mig.downtime_ms = progress["downtime_ms"]
-
-
-def no_progress_reason(mig: Migration) -> str:
-    """KubeVirt's progress timeout: the remaining memory has not shrunk for `progress_timeout_s`."""
-    remaining = mig.memory_remaining_bytes
-    if mig.best_remaining_bytes is None or remaining < mig.best_remaining_bytes:
-        mig.best_remaining_bytes, mig.progress_at_s = remaining, mig.elapsed_s
-        return ""
-    stalled = mig.elapsed_s - mig.progress_at_s
-    if not mig.progress_timeout_s or stalled <= mig.progress_timeout_s:
-        return ""
-    return (f"no progress for {stalled:.0f} s (limit {mig.progress_timeout_s:g} s): "
-            f"{mib_label(math.ceil(remaining / 2**20))} still to copy; dirty rate {mig.dirty_rate_mibps:.0f} MiB/s "
-            f"against {mig.transfer_rate_mibps:.0f} MiB/s of bandwidth")
-
-
 def _wake_queued(mig: Migration) -> None:
     """A slot was freed: queued migrations on these hosts check again now (rows others hold are skipped),
     and so does a maintenance emptying the source (after the commit, without a lock)."""
@@ -293,7 +213,7 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     destination, the source's claim is released. Raises InvalidState (nothing changed) when the
     destination's address pool is full."""
     # Both hosts locked in id order (as admission does), before the claims change their figures.
-    hosts = {h.pk: h for h in _HOSTS_LOCK.rows(mig.source_host_id, mig.dest_host_id)}
+    hosts = {h.pk: h for h in HOSTS_LOCK.rows(mig.source_host_id, mig.dest_host_id)}
     dest, source = hosts[mig.dest_host_id], hosts[mig.source_host_id]
     ip = address_allocate(dest)
     if ip is None:

@@ -202,7 +202,7 @@ def run(args, log_path: Path, postgres: bool) -> int:
     from provisioning.services.claims import ledger_audit
     from provisioning.services.launch import instance_launch
     from provisioning.services.maintenance import maintenance_enter, maintenance_preflight
-    from provisioning.services.migrations import migration_slots
+    from provisioning.services.migration_rounds import migration_slots
     from provisioning.services.quotas import quota_set
     from tests.bench.results import record
 

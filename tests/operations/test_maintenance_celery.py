@@ -8,7 +8,7 @@ from provisioning.choices import MIGRATION_MOVING
 from provisioning.models import Host, Instance, Maintenance, Migration
 from provisioning.services.claims import ledger_audit
 from provisioning.services.maintenance import maintenance_enter
-from provisioning.services.migrations import migration_slots
+from provisioning.services.migration_rounds import migration_slots
 from tests.fixtures_runtime import wait_for
 
 from .conftest import pack

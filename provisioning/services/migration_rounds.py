@@ -1,0 +1,96 @@
+"""What a live migration's steps ask between its start and its end: a slot on both hosts' links
+(vMotion's 4 on 1 GbE, 8 on 10 GbE), its share of those links for the next round, the progress the
+simulator reports, and KubeVirt's no-progress timeout. Split from `migrations.py` (start, abort,
+force-complete, switch-over, end), which locks the same host rows the same way (`HOSTS_LOCK`).
+"""
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+from django.db.models import Q
+
+from .. import driver
+from ..choices import MIGRATION_MOVING
+from ..db import Compiled
+from ..models import Host, Migration
+from ..units import mib_label
+
+
+def migration_slots(host: Host) -> int:
+    """Concurrent live migrations a host takes part in (SKYPORT_MIGRATION_SLOTS, else by its NIC)."""
+    return int(getattr(settings, "SKYPORT_MIGRATION_SLOTS", 0) or driver.migration_slots(host))
+
+
+def _link_words(host: Host) -> str:
+    return "10 GbE" if host.nic_mibps >= 1000 else "1 GbE"
+
+
+def _moving_on_any(host_ids: list[int]):
+    """Migrations moving over any of these hosts' links (one query serves both ends of a move)."""
+    return Migration.objects.filter(status__in=MIGRATION_MOVING).filter(Q(source_host_id__in=host_ids)
+                                                                       | Q(dest_host_id__in=host_ids))
+
+
+# Run on every admission and every round: built once (`Compiled`).
+_MOVING = Compiled(lambda a, b: _moving_on_any([a, b]).order_by("pk")
+                   .values_list("public_id", "source_host_id", "dest_host_id"))
+# Both ends of a move, locked in id order (as claims lock hosts: FOR NO KEY UPDATE; see migrations.py).
+HOSTS_LOCK = Compiled(lambda a, b: Host.objects.select_for_update(no_key=True).filter(pk__in=[a, b]).order_by("pk"))
+
+
+def admission_wait(mig: Migration) -> str:
+    """What a migration waits for before it may start copying ("" when it may start now).
+
+    Locks both host rows (in id order), so two migrations cannot take the last slot together.
+    """
+    hosts = HOSTS_LOCK.rows(mig.source_host_id, mig.dest_host_id)
+    moving = [row for row in _MOVING.rows(mig.source_host_id, mig.dest_host_id) if row[0] != mig.public_id]
+    for host in sorted(hosts, key=lambda h: h.pk != mig.source_host_id):
+        busy = [public_id for public_id, src, dst in moving if host.pk in (src, dst)]
+        slots = migration_slots(host)
+        if len(busy) >= slots:
+            return (f"waiting for a migration slot on {host.name}: {len(busy)} of {slots} in use on its "
+                    f"{_link_words(host)} link ({', '.join(busy[:8])})")
+    return ""
+
+
+def round_bandwidth(mig: Migration) -> float:
+    """This migration's share of its links: each link is split among the migrations moving over it."""
+    src, dst = mig.source_host, mig.dest_host
+    moving = _MOVING.rows(src.pk, dst.pk)
+    on_src = sum(1 for _, a, b in moving if src.pk in (a, b))
+    on_dst = sum(1 for _, a, b in moving if dst.pk in (a, b))
+    return min(driver.link_share(src.nic_mibps, on_src or 1), driver.link_share(dst.nic_mibps, on_dst or 1))
+
+
+def progress_apply(mig: Migration, progress: dict) -> None:
+    """Copy the simulator's progress onto the record (Nova's byte fields and the rest)."""
+    mig.round = progress["round"]
+    mig.memory_total_bytes = progress["memory_total_bytes"]
+    mig.memory_processed_bytes = progress["memory_processed_bytes"]
+    mig.memory_remaining_bytes = progress["memory_remaining_bytes"]
+    mig.dirty_rate_mibps = progress["dirty_rate_mibps"]
+    mig.transfer_rate_mibps = progress["transfer_rate_mibps"]
+    mig.throttle_pct = progress["throttle_pct"]
+    mig.elapsed_s = progress["elapsed_s"]
+    mig.converging = progress["converging"]
+    mig.eta_s = progress["eta_s"]
+    mig.note = progress["note"]
+    mig.predicted_downtime_ms = progress["stop_and_copy_downtime_ms"]
+    if progress["downtime_ms"]:
+        mig.downtime_ms = progress["downtime_ms"]
+
+
+def no_progress_reason(mig: Migration) -> str:
+    """KubeVirt's progress timeout: the remaining memory has not shrunk for `progress_timeout_s`."""
+    remaining = mig.memory_remaining_bytes
+    if mig.best_remaining_bytes is None or remaining < mig.best_remaining_bytes:
+        mig.best_remaining_bytes, mig.progress_at_s = remaining, mig.elapsed_s
+        return ""
+    stalled = mig.elapsed_s - mig.progress_at_s
+    if not mig.progress_timeout_s or stalled <= mig.progress_timeout_s:
+        return ""
+    return (f"no progress for {stalled:.0f} s (limit {mig.progress_timeout_s:g} s): "
+            f"{mib_label(math.ceil(remaining / 2**20))} still to copy; dirty rate {mig.dirty_rate_mibps:.0f} MiB/s "
+            f"against {mig.transfer_rate_mibps:.0f} MiB/s of bandwidth")
