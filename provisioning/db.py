@@ -175,22 +175,34 @@ def row_update(obj: Model, fields: Sequence[str]) -> None:
 def row_insert(obj: Model) -> Model:
     """`obj.save(force_insert=True)` for a model with an automatic primary key, the INSERT built once
     per model; sets the new key on `obj`."""
+    return rows_insert([obj])[0]
+
+
+def rows_insert(objs: Sequence[Model]) -> list[Model]:
+    """`bulk_create(objs)` for rows of one model with an automatic primary key: one multi-row INSERT,
+    built once per model and row count, that sets each new key (RETURNING, on PostgreSQL and SQLite)."""
+    if not objs:
+        return []
     db = connections[DEFAULT_DB_ALIAS]
-    key = (type(obj), db.vendor)
+    key = (type(objs[0]), len(objs), db.vendor)
     plan = _INSERTS.get(key)
     if plan is None:
-        meta = obj._meta
+        meta = objs[0]._meta
         targets = [f for f in meta.concrete_fields if f is not meta.auto_field]
         qn = db.ops.quote_name
+        if len(objs) > 1 and not db.features.can_return_rows_from_bulk_insert:
+            raise DatabaseError(f"{db.vendor} cannot return the keys of a multi-row INSERT")
         returning = db.features.can_return_columns_from_insert
-        sql = (f"INSERT INTO {qn(meta.db_table)} (" + ", ".join(qn(f.column) for f in targets) + ") VALUES ("
-               + ", ".join(["%s"] * len(targets)) + ")"
-               + (f" RETURNING {qn(meta.pk.column)}" if returning else ""))
+        row = "(" + ", ".join(["%s"] * len(targets)) + ")"
+        sql = (f"INSERT INTO {qn(meta.db_table)} (" + ", ".join(qn(f.column) for f in targets) + ") VALUES "
+               + ", ".join([row] * len(objs)) + (f" RETURNING {qn(meta.pk.column)}" if returning else ""))
         plan = _INSERTS[key] = (sql, targets, returning)
     sql, targets, returning = plan
-    values = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in targets]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in targets]
     with prepared_cursor() as cur:
         cur.execute(sql, values)
-        obj.pk = cur.fetchone()[0] if returning else cur.lastrowid
-    obj._state.adding, obj._state.db = False, DEFAULT_DB_ALIAS
-    return obj
+        keys = [r[0] for r in cur.fetchall()] if returning else [cur.lastrowid]
+    for obj, pk in zip(objs, keys, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, DEFAULT_DB_ALIAS
+    return list(objs)

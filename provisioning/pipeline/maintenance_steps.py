@@ -27,7 +27,7 @@ from ..models import Host, Instance, Maintenance, Migration
 from ..services.events import event_record
 from ..services.maintenance import instance_rehome
 from ..services.migration_rounds import migration_slots
-from ..services.migrations import migration_start
+from ..services.migrations import migrations_start
 from ..units import mib_label
 from .engine import StepKind, StepOutcome, register_kind, step_grace_s, step_publish, step_schedule
 
@@ -112,15 +112,19 @@ def step_evacuate(m: Maintenance) -> StepOutcome:
     if not guests:
         return _entered(m)
     actor = f"maintenance {m.public_id}"
+    situation = list(_situation(m, guests))
+    moving = [inst for inst, action, _ in situation if action == "migrate"]
+    started = dict(zip([inst.pk for inst in moving], migrations_start(
+        actor=actor, instances=moving, note=f"maintenance of {host.name}"), strict=True)) if moving else {}
     remaining: list[dict] = []
-    for inst, action, why in _situation(m, guests):
+    for inst, action, why in situation:
         if action == "migrate":
-            try:
-                mig = migration_start(actor=actor, instance=inst, note=f"maintenance of {host.name}")
+            mig = started[inst.pk]
+            if isinstance(mig, SkyportError):
+                why = f"cannot move now: {mig.message}"
+            else:
                 m.migrations_started += 1
                 why = f"migration {mig.public_id} to {mig.dest_host.name} accepted"
-            except SkyportError as exc:
-                why = f"cannot move now: {exc.message}"
         elif action == "rehome":
             try:
                 instance_rehome(instance=inst, actor=actor)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..db import row_insert
+from ..db import row_insert, rows_insert
 from ..models import Event, Host, Instance
 
 
@@ -33,7 +33,7 @@ def event_build(
 
 def events_record(events: list[Event]) -> list[Event]:
     """Write built events in one statement (a request transaction logs two per instance)."""
-    return Event.objects.bulk_create(events) if events else []
+    return rows_insert(events)
 
 
 def event_record(**fields: Any) -> Event:

@@ -23,15 +23,15 @@ from django.utils import timezone
 
 from .. import driver
 from ..choices import MIGRATION_ACTIVE, ClaimKind, InstanceState, MigrationStatus, TaskState
-from ..db import Compiled, row_insert, row_update
-from ..exceptions import InsufficientCapacity, InvalidRequest, InvalidState, NotFound
+from ..db import Compiled, row_update, rows_insert
+from ..exceptions import InsufficientCapacity, InvalidRequest, InvalidState, NotFound, SkyportError
 from ..models import Claim, Host, Instance, Migration
 from ..pipeline.engine import step_dispatch, step_prepare, step_schedule
 from ..placement import PlacementRequest, candidates, explain
 from ..placement.scheduler import host_refusals
 from ..units import mib_label
 from .claims import claim_first, claim_release
-from .events import event_record
+from .events import event_build, event_record, events_record
 from .hosts import version_key
 from .migration_rounds import HOSTS_LOCK
 from .place import address_allocate, hostname_for
@@ -86,12 +86,34 @@ def _claim_destination(inst: Instance, destination: Host | str | int | None) -> 
     else:
         source_version = version_key(inst.host.hypervisor_version)
         host_ids = [c.host_id for c in candidates(req)
-                    if version_key(c.host.hypervisor_version) >= source_version]
+                    if version_key(c.row.hypervisor_version) >= source_version]
     claim = claim_first(instance=inst, host_ids=host_ids, kind=ClaimKind.MIGRATION)
     if claim is None:
         why = explain(req)
         raise InsufficientCapacity(f"No destination for {inst.public_id}: " + why["message"], explanation=why)
     return claim
+
+
+def _downtime_limit(downtime_limit_ms: float | None) -> float:
+    limit = float(downtime_limit_ms or _setting("SKYPORT_MIGRATION_DOWNTIME_MS", 500.0))
+    if limit <= 0:
+        raise InvalidRequest({"downtime_limit_ms": "Give a positive downtime limit in milliseconds (e.g. 500)."})
+    return limit
+
+
+def _start_refusal(inst: Instance) -> SkyportError | None:
+    """Why this (locked) instance cannot start a live migration now (None when it can)."""
+    if inst.state != InstanceState.RUNNING or inst.host_id is None:
+        return InvalidState(f"Instance {inst.public_id} cannot be live-migrated: it is {inst.state}; "
+                            "only a running instance can be.")
+    if inst.task or inst.step:
+        return InvalidState(f"Instance {inst.public_id} is busy ({inst.get_task_display() or inst.step}); "
+                            "migrate it when that has finished.")
+    pinned = driver.live_migration_blocker(inst.instance_type)
+    if pinned:
+        return InvalidState(f"Instance {inst.public_id} ({inst.instance_type.name}) cannot be live-migrated: "
+                            f"{pinned}. Stop it first: a stopped instance moves without a memory copy.")
+    return None
 
 
 @transaction.atomic
@@ -103,54 +125,91 @@ def migration_start(*, actor: str, instance: Instance, destination: Host | str |
     inst = _START_LOCK.first(instance.pk)
     if inst is None:
         raise NotFound(f"Instance {instance.public_id} does not exist.")
-    if inst.state != InstanceState.RUNNING or inst.host_id is None:
-        raise InvalidState(f"Instance {inst.public_id} cannot be live-migrated: it is {inst.state}; "
-                           "only a running instance can be.")
-    if inst.task or inst.step:
-        raise InvalidState(f"Instance {inst.public_id} is busy ({inst.get_task_display() or inst.step}); "
-                           "migrate it when that has finished.")
-    pinned = driver.live_migration_blocker(inst.instance_type)
-    if pinned:
-        raise InvalidState(f"Instance {inst.public_id} ({inst.instance_type.name}) cannot be live-migrated: {pinned}. "
-                           "Stop it first: a stopped instance moves without a memory copy.")
-    limit = float(downtime_limit_ms or _setting("SKYPORT_MIGRATION_DOWNTIME_MS", 500.0))
-    if limit <= 0:
-        raise InvalidRequest({"downtime_limit_ms": "Give a positive downtime limit in milliseconds (e.g. 500)."})
+    refusal = _start_refusal(inst)
+    if refusal is not None:
+        raise refusal
+    limit = _downtime_limit(downtime_limit_ms)
     problem = driver.migration_fault_check(fault) if fault is not None else ""
     if problem or (fault is not None and not isinstance(fault, dict)):
         raise InvalidRequest({"fault": problem or "Give the fault as an object."})
     claim = _claim_destination(inst, destination)
-    gib = max(1.0, inst.instance_type.memory_mib / 1024)
-    mig = Migration(
-        instance=inst, source_host=inst.host, dest_host_id=claim.host_id, requested_by=actor, request_note=note,
-        destination_named=destination is not None, downtime_limit_ms=limit,
-        auto_converge=_setting("SKYPORT_MIGRATION_AUTO_CONVERGE", False) if auto_converge is None
-        else bool(auto_converge),
-        completion_timeout_s=_setting("SKYPORT_MIGRATION_COMPLETION_TIMEOUT_PER_GIB_S", 800.0) * gib,
-        progress_timeout_s=_setting("SKYPORT_MIGRATION_PROGRESS_TIMEOUT_S", 150.0),
-        memory_total_bytes=inst.instance_type.memory_mib * 1024 * 1024,
-        sim_state={"fault": fault} if fault else {},
-    )
-    mig.dest_host = _HOST.first(claim.host_id)
-    countdown = step_prepare(mig, "admit")  # written with the INSERT, sent on commit
-    row_insert(mig)
-    step_dispatch(mig, countdown)
-    inst.task = TaskState.MIGRATING
-    row_update(inst, ["task", "updated_at"])
-    how = "named by " + actor if destination is not None else "chosen by the scheduler"
-    event_record(action="migration.accepted", instance=inst, actor=actor,
-                 message=f"Live migration {mig.public_id} from {inst.host.name} to {mig.dest_host.name} ({how}) "
-                         f"accepted; {mib_label(inst.instance_type.memory_mib)} of memory to copy, "
-                         f"downtime limit {limit:g} ms",
-                 data={"migration": mig.public_id, "destination": mig.dest_host.name, "note": note})
-    return mig
+    return _migrations_write(actor, [(inst, claim)], note=note, named=destination is not None, limit=limit,
+                             auto_converge=auto_converge, fault=fault)[0]
+
+
+@transaction.atomic
+def migrations_start(*, actor: str, instances: list[Instance], note: str = "") -> list[Migration | SkyportError]:
+    """Start live migrations of several running instances at once, each to the host the scheduler
+    chooses (a maintenance's evacuate): for each instance, its migration or the error `migration_start`
+    would have raised (the others go on). One transaction; the instances are locked in one statement
+    and the migrations, the instances' task and the events are written in one statement each, so a
+    batch costs two statements per guest (its candidates and its claim) instead of nine."""
+    limit = _downtime_limit(None)
+    rows = (Instance.objects.select_for_update(of=("self",)).select_related(*_START_RELATED)
+            .filter(pk__in=[i.pk for i in instances]).order_by("pk"))
+    locked = {inst.pk: inst for inst in rows}
+    out: list = []
+    for instance in instances:
+        inst = locked.get(instance.pk)
+        error = _start_refusal(inst) if inst is not None else NotFound(f"Instance {instance.public_id} does not exist.")
+        if error is None:
+            try:
+                out.append((inst, _claim_destination(inst, None)))
+                continue
+            except SkyportError as exc:
+                error = exc
+        out.append(error)
+    written = iter(_migrations_write(actor, [r for r in out if isinstance(r, tuple)], note=note, named=False,
+                                     limit=limit, auto_converge=None, fault=None))
+    return [next(written) if isinstance(r, tuple) else r for r in out]
+
+
+def _migrations_write(actor: str, moves: list[tuple[Instance, Claim]], *, note: str, named: bool, limit: float,
+                      auto_converge: bool | None, fault: dict | None) -> list[Migration]:
+    """The migration records of locked instances whose destination is claimed: inserted with their
+    first step (sent on commit), the instances marked migrating, an event each."""
+    if not moves:
+        return []
+    dests = Host.objects.in_bulk({claim.host_id for _, claim in moves})
+    auto = _setting("SKYPORT_MIGRATION_AUTO_CONVERGE", False) if auto_converge is None else bool(auto_converge)
+    per_gib = _setting("SKYPORT_MIGRATION_COMPLETION_TIMEOUT_PER_GIB_S", 800.0)
+    migs, countdowns = [], []
+    for inst, claim in moves:
+        it = inst.instance_type
+        mig = Migration(
+            instance=inst, source_host=inst.host, dest_host=dests[claim.host_id], requested_by=actor,
+            request_note=note, destination_named=named, downtime_limit_ms=limit, auto_converge=auto,
+            completion_timeout_s=per_gib * max(1.0, it.memory_mib / 1024),
+            progress_timeout_s=_setting("SKYPORT_MIGRATION_PROGRESS_TIMEOUT_S", 150.0),
+            memory_total_bytes=it.memory_mib * 1024 * 1024, sim_state={"fault": fault} if fault else {},
+        )
+        countdowns.append(step_prepare(mig, "admit"))  # written with the INSERT, sent on commit
+        migs.append(mig)
+    rows_insert(migs)
+    for mig, countdown in zip(migs, countdowns, strict=True):
+        step_dispatch(mig, countdown)
+    now = timezone.now()
+    Instance.objects.filter(pk__in=[inst.pk for inst, _ in moves]).update(task=TaskState.MIGRATING, updated_at=now)
+    how = "named by " + actor if named else "chosen by the scheduler"
+    events = []
+    for mig in migs:
+        inst = mig.instance
+        inst.task, inst.updated_at = TaskState.MIGRATING, now
+        events.append(event_build(
+            action="migration.accepted", instance=inst, actor=actor,
+            message=f"Live migration {mig.public_id} from {inst.host.name} to {mig.dest_host.name} ({how}) "
+                    f"accepted; {mib_label(inst.instance_type.memory_mib)} of memory to copy, "
+                    f"downtime limit {limit:g} ms",
+            data={"migration": mig.public_id, "destination": mig.dest_host.name, "note": note}))
+    events_record(events)
+    return migs
 
 
 # --------------------------------------------------------------------------- used by the steps
 # The statements every migration runs, built once (`Compiled`).
+_START_RELATED = ("host", "appliance", "instance_type", "placement_group")
 _START_LOCK = Compiled(lambda pk: Instance.objects.select_for_update(of=("self",)).order_by()
-                       .select_related("host", "appliance", "instance_type", "placement_group").filter(pk=pk))
-_HOST = Compiled(lambda pk: Host.objects.filter(pk=pk))
+                       .select_related(*_START_RELATED).filter(pk=pk))
 # Queued migrations on either host, to wake (rows another transaction holds are skipped: it is running them).
 _QUEUED_LOCK = Compiled(lambda a, b, me: Migration.objects.select_for_update(skip_locked=True)
                         .filter(status=MigrationStatus.QUEUED, step="admit").exclude(pk=me)
