@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from ..db import Compiled, row_update
+from ..db import Compiled, row_insert, row_update
 from ..models import Stepped
 
 log = logging.getLogger("skyport.pipeline")
@@ -58,6 +59,7 @@ class StepKind:
     `on_fail(row, reason)` ends the operation cleanly (the caller holds the row and saves it);
     `lock_of` names the rows the lock takes with the row (its own, "self", first; then related rows
     its steps would lock next anyway, in the kind's lock order: one statement instead of two);
+    `annotate(rows)` adds what the steps read of other rows to the lock's statement (as annotations);
     `on_redrive(row, message, data)` records a re-dispatch (an event); `stuck_note` is appended
     to the reconciler's reason when it gives up (what the failure undid, in words). `defer` names
     fields the steps do not need: the lock does not read them and the save does not write them.
@@ -69,6 +71,7 @@ class StepKind:
     on_fail: Callable[[Stepped, str], None]
     select_related: tuple[str, ...] = ()
     lock_of: tuple[str, ...] = ("self",)
+    annotate: Callable[[models.QuerySet], models.QuerySet] | None = None
     defer: tuple[str, ...] = ()
     on_redrive: Callable[[Stepped, str, dict], None] | None = None
     stuck_note: str = ""
@@ -80,6 +83,8 @@ class StepKind:
 
     def locked(self, **lookups) -> models.QuerySet:
         rows = self.model.objects.select_for_update(**lookups, of=self.lock_of).defer(*self.defer)
+        if self.annotate is not None:
+            rows = self.annotate(rows)
         # (select_related() with no names would join every foreign key, recursively)
         return rows.select_related(*self.select_related) if self.select_related else rows
 
@@ -90,9 +95,29 @@ class StepKind:
 
 
 def row_save(row: Stepped) -> None:
-    """`row.save()` (every loaded column) through a statement built once per column set."""
+    """`row.save()` (every loaded column) through a statement built once per column set, with the rows
+    the step asked to insert (`step_insert`) in the same statement."""
     deferred = row.get_deferred_fields()
-    row_update(row, [f.attname for f in row._meta.concrete_fields if not f.primary_key and f.attname not in deferred])
+    inserts = _PENDING.get() or ()
+    _PENDING.set(None)  # the step is over: what runs on its commit inserts at once
+    row_update(row, [f.attname for f in row._meta.concrete_fields if not f.primary_key and f.attname not in deferred],
+               inserts=inserts)
+
+
+# Rows a running step inserts with its own row's save (None outside `step_advance`).
+_PENDING: ContextVar[list[models.Model] | None] = ContextVar("skyport_step_inserts", default=None)
+
+
+def step_insert(obj: models.Model) -> None:
+    """Insert a new row (a migration's round, an event) that commits with the running step: written in
+    the same statement as the step's row, so it costs no round trip of its own. Its key is not read
+    back. Outside a step it is inserted at once. Only for rows no savepoint of the step can roll back:
+    call it from the step's own code, not inside a nested `transaction.atomic()` that may fail."""
+    pending = _PENDING.get()
+    if pending is None:
+        row_insert(obj)
+    else:
+        pending.append(obj)
 
 
 _KINDS: dict[str, StepKind] = {}
@@ -231,6 +256,14 @@ def step_advance(*, kind: str, object_id: int, seq: int) -> str:
     if sk is None:
         log.error("step message for unknown kind %r (object %s, seq %s) dropped", kind, object_id, seq)
         return "unknown kind"
+    token = _PENDING.set([])
+    try:
+        return _advance(sk, object_id, seq)
+    finally:
+        _PENDING.reset(token)
+
+
+def _advance(sk: StepKind, object_id: int, seq: int) -> str:
     with transaction.atomic():
         row = sk.lock_one.first(object_id)
         if row is None:

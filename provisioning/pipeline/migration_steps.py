@@ -14,13 +14,12 @@ from django.utils import timezone
 
 from .. import driver
 from ..choices import MigrationStatus
-from ..db import row_insert
 from ..exceptions import InvalidState
 from ..models import Migration, MigrationRound
 from ..services import migration_rounds as rounds
 from ..services import migrations as svc
-from ..services.events import event_record
-from .engine import StepFailed, StepKind, StepOutcome, register_kind
+from ..services.events import event_build, event_record
+from .engine import StepFailed, StepKind, StepOutcome, register_kind, step_insert
 
 
 def _setting(name: str, default: float) -> float:
@@ -44,15 +43,16 @@ def step_admit(mig: Migration) -> StepOutcome:
     if wait:
         if mig.status != MigrationStatus.QUEUED:
             mig.status, mig.queued_at = MigrationStatus.QUEUED, timezone.now()
-            event_record(action="migration.queued", instance=mig.instance, message=f"{mig.public_id} is {wait}",
-                         data={"migration": mig.public_id})
+            step_insert(event_build(action="migration.queued", instance=mig.instance,
+                                    message=f"{mig.public_id} is {wait}", data={"migration": mig.public_id}))
         mig.reason = wait
         return StepOutcome("admit", _setting("SKYPORT_MIGRATION_QUEUE_POLL_S", 10.0),
                            wait_s=_setting("SKYPORT_MIGRATION_QUEUE_POLL_WAIT_S", 2.0))
     mig.status, mig.preparing_at, mig.reason = MigrationStatus.PREPARING, timezone.now(), ""
-    event_record(action="migration.preparing", instance=mig.instance,
-                 message=f"Preparing {mig.dest_host.name} for {mig.public_id}: a paused guest and its switch port",
-                 data={"migration": mig.public_id})
+    step_insert(event_build(
+        action="migration.preparing", instance=mig.instance,
+        message=f"Preparing {mig.dest_host.name} for {mig.public_id}: a paused guest and its switch port",
+        data={"migration": mig.public_id}))
     return StepOutcome("prepare", _setting("SKYPORT_MIGRATION_PREPARE_S", 2.0))
 
 
@@ -66,9 +66,10 @@ def step_prepare(mig: Migration) -> StepOutcome:
     mig.sim_state, mig.next_bandwidth_mibps = state, bandwidth
     rounds.progress_apply(mig, driver.migration_progress(state, bandwidth))
     mig.status, mig.running_at = MigrationStatus.RUNNING, timezone.now()
-    event_record(action="migration.running", instance=inst,
-                 message=f"Pre-copy of {mig.public_id} to {mig.dest_host.name} started at {bandwidth:.0f} MiB/s",
-                 data={"migration": mig.public_id, "bandwidth_mibps": bandwidth})
+    step_insert(event_build(
+        action="migration.running", instance=inst,
+        message=f"Pre-copy of {mig.public_id} to {mig.dest_host.name} started at {bandwidth:.0f} MiB/s",
+        data={"migration": mig.public_id, "bandwidth_mibps": bandwidth}))
     return StepOutcome("precopy", driver.migration_next_round_s(state, bandwidth))
 
 
@@ -77,9 +78,9 @@ def step_precopy(mig: Migration) -> StepOutcome:
     _check(mig)
     state, record, progress, outcome = driver.migration_round(mig.sim_state, mig.next_bandwidth_mibps)
     mig.sim_state = state
-    # One INSERT: the round, the run's state and the step's sequence commit together, so a round is
-    # never run (or recorded) twice.
-    row_insert(MigrationRound(
+    # The round, the run's state and the step's sequence commit together (in one statement, with the
+    # row's save), so a round is never run (or recorded) twice.
+    step_insert(MigrationRound(
         migration=mig, round=record["round"], sent_mib=record["sent_mib"], dirty_mib=record["dirty_mib"],
         dirty_rate_mibps=record["dirty_rate_mibps"], remaining_mib=record["remaining_mib"],
         transfer_rate_mibps=record["bandwidth_mibps"], duration_s=record["duration_s"],
@@ -115,7 +116,7 @@ MIGRATION_KIND = register_kind(StepKind(
     name="migration", model=Migration,
     steps={"admit": step_admit, "prepare": step_prepare, "precopy": step_precopy},
     on_fail=migration_fail, select_related=("source_host", "dest_host", "instance"), lock_of=("self", "instance"),
-    on_redrive=_redrive,
+    annotate=rounds.links_annotate, on_redrive=_redrive,
     stuck_note="; the guest stays on the source and the destination's claim is released",
 ))
 

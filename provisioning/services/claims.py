@@ -164,6 +164,37 @@ def claims_release(*, instance: Instance, kinds: Sequence[str] = (ClaimKind.INST
     return {c.kind for c in claims}
 
 
+_PG_SWITCH = """
+WITH gone AS (
+    DELETE FROM provisioning_claim WHERE instance_id = %(instance)s AND kind = %(instance_kind)s
+    RETURNING host_id, vcpus, memory_mib, disk_gib
+), back AS (
+    UPDATE provisioning_host h
+    SET vcpus_used = h.vcpus_used - g.vcpus, memory_mib_used = h.memory_mib_used - g.memory_mib,
+        disk_gib_used = h.disk_gib_used - g.disk_gib, instances_used = h.instances_used - 1
+    FROM gone g WHERE h.id = g.host_id
+), moved AS (  -- reads `gone`, so the source's claim is deleted first (one claim per instance and kind)
+    UPDATE provisioning_claim c SET kind = %(instance_kind)s FROM (SELECT count(*) FROM gone) g
+    WHERE c.instance_id = %(instance)s AND c.kind = %(migration_kind)s
+    RETURNING c.id
+)
+SELECT count(*) FROM moved
+"""
+
+
+def claim_switch(*, instance: Instance) -> bool:
+    """A live migration's switch-over: the instance's claim on its destination (`ClaimKind.MIGRATION`)
+    becomes its instance claim, and the one on the source is given back. False when it held no
+    destination claim. On PostgreSQL one statement; the caller holds both hosts' rows."""
+    if connection.vendor == "postgresql":
+        with prepared_cursor() as cur:
+            cur.execute(_PG_SWITCH, {"instance": instance.pk, "instance_kind": ClaimKind.INSTANCE,
+                                     "migration_kind": ClaimKind.MIGRATION})
+            return cur.fetchone()[0] > 0
+    claim_release(instance=instance, kind=ClaimKind.INSTANCE)
+    return Claim.objects.filter(instance=instance, kind=ClaimKind.MIGRATION).update(kind=ClaimKind.INSTANCE) > 0
+
+
 def ledger_audit() -> list[str]:
     """Every broken capacity invariant, in words (empty when the ledger is exact)."""
     problems = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Func, OuterRef, Q, QuerySet, Subquery
 
 from .. import driver
 from ..choices import MIGRATION_MOVING
@@ -55,12 +55,29 @@ def admission_wait(mig: Migration) -> str:
     return ""
 
 
+def _moving_over(host_ref: str) -> Subquery:
+    """How many migrations move over the link of the row's host `host_ref` (a count, as a subquery)."""
+    host = OuterRef(host_ref)
+    return Subquery(Migration.objects.filter(status__in=MIGRATION_MOVING)
+                    .filter(Q(source_host_id=host) | Q(dest_host_id=host)).order_by()
+                    .annotate(n=Func(F("pk"), function="COUNT")).values("n"))
+
+
+def links_annotate(rows: QuerySet) -> QuerySet:
+    """The migration kind's lock also counts the moves over both of a migration's links, in the same
+    statement (its `annotate`): a round's share of the links costs no statement of its own."""
+    return rows.annotate(moving_on_source=_moving_over("source_host_id"), moving_on_dest=_moving_over("dest_host_id"))
+
+
 def round_bandwidth(mig: Migration) -> float:
-    """This migration's share of its links: each link is split among the migrations moving over it."""
+    """This migration's share of its links: each link is split among the migrations moving over it
+    (counted by the step's lock, `links_annotate`; counted here for a row loaded otherwise)."""
     src, dst = mig.source_host, mig.dest_host
-    moving = _MOVING.rows(src.pk, dst.pk)
-    on_src = sum(1 for _, a, b in moving if src.pk in (a, b))
-    on_dst = sum(1 for _, a, b in moving if dst.pk in (a, b))
+    on_src, on_dst = getattr(mig, "moving_on_source", None), getattr(mig, "moving_on_dest", None)
+    if on_src is None or on_dst is None:
+        moving = _MOVING.rows(src.pk, dst.pk)
+        on_src = sum(1 for _, a, b in moving if src.pk in (a, b))
+        on_dst = sum(1 for _, a, b in moving if dst.pk in (a, b))
     return min(driver.link_share(src.nic_mibps, on_src or 1), driver.link_share(dst.nic_mibps, on_dst or 1))
 
 

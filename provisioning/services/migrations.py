@@ -26,11 +26,11 @@ from ..choices import MIGRATION_ACTIVE, ClaimKind, InstanceState, MigrationStatu
 from ..db import Compiled, row_update, rows_insert
 from ..exceptions import InsufficientCapacity, InvalidRequest, InvalidState, NotFound, SkyportError
 from ..models import Claim, Host, Instance, Migration
-from ..pipeline.engine import step_dispatch, step_prepare, step_schedule
+from ..pipeline.engine import step_dispatch, step_insert, step_prepare, step_schedule
 from ..placement import PlacementRequest, candidates, explain
 from ..placement.scheduler import host_refusals
 from ..units import mib_label
-from .claims import claim_first, claim_release
+from .claims import claim_first, claim_release, claim_switch
 from .events import event_build, event_record, events_record
 from .hosts import version_key
 from .migration_rounds import HOSTS_LOCK
@@ -277,8 +277,7 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     ip = address_allocate(dest)
     if ip is None:
         raise InvalidState(f"{dest.name} has no free private address left")
-    claim_release(instance=inst, kind=ClaimKind.INSTANCE)
-    Claim.objects.filter(instance=inst, kind=ClaimKind.MIGRATION).update(kind=ClaimKind.INSTANCE)
+    claim_switch(instance=inst)
     old_ip = inst.private_ip
     inst.host, inst.private_ip, inst.hostname, inst.task = dest, ip, hostname_for(inst, ip), TaskState.NONE
     inst.boot_plan = {**inst.boot_plan, "applied": driver.port_move(inst.boot_plan.get("applied") or {}, dest, ip)}
@@ -289,11 +288,12 @@ def migration_complete(mig: Migration, inst: Instance, outcome: dict) -> None:
     row_update(inst, ["host", "private_ip", "hostname", "task", "boot_plan", "console_log", "updated_at"])
     mig.status, mig.finished_at, mig.downtime_ms = MigrationStatus.COMPLETED, timezone.now(), downtime
     mig.reason = outcome.get("reason", "")
-    event_record(action="migration.completed", instance=inst,
-                 message=f"Live-migrated to {dest.name} at {ip} (was {source.name} at {old_ip}); "
-                         f"downtime {downtime:.0f} ms; capacity released on {source.name}",
-                 data={"migration": mig.public_id, "source": source.name, "destination": dest.name,
-                       "downtime_ms": downtime, "rounds": mig.round})
+    step_insert(event_build(
+        action="migration.completed", instance=inst,
+        message=f"Live-migrated to {dest.name} at {ip} (was {source.name} at {old_ip}); "
+                f"downtime {downtime:.0f} ms; capacity released on {source.name}",
+        data={"migration": mig.public_id, "source": source.name, "destination": dest.name,
+              "downtime_ms": downtime, "rounds": mig.round}))
     _wake_queued(mig)
 
 
@@ -316,12 +316,13 @@ def migration_end(mig: Migration, reason: str, *, status: str = MigrationStatus.
     where = f"keeps running on {mig.source_host.name}" if inst.state == InstanceState.RUNNING \
         else f"is {inst.state}"
     verb = {"cancelled": "was cancelled", "error": "ended in error"}.get(status, "failed")
-    event_record(action=f"migration.{status}", instance=inst, actor=actor,
-                 level="warning" if status == MigrationStatus.CANCELLED else "error",
-                 message=f"Live migration {mig.public_id} to {mig.dest_host.name} {verb}: {reason}. "
-                         f"The guest {where}" + (f"; the capacity held on {mig.dest_host.name} was released."
-                                                 if released else "."),
-                 data={"migration": mig.public_id, "status": status, "round": mig.round})
+    step_insert(event_build(
+        action=f"migration.{status}", instance=inst, actor=actor,
+        level="warning" if status == MigrationStatus.CANCELLED else "error",
+        message=f"Live migration {mig.public_id} to {mig.dest_host.name} {verb}: {reason}. "
+                f"The guest {where}" + (f"; the capacity held on {mig.dest_host.name} was released."
+                                        if released else "."),
+        data={"migration": mig.public_id, "status": status, "round": mig.round}))
     _wake_queued(mig)
 
 
