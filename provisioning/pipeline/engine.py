@@ -60,6 +60,10 @@ class StepKind:
     `lock_of` names the rows the lock takes with the row (its own, "self", first; then related rows
     its steps would lock next anyway, in the kind's lock order: one statement instead of two);
     `annotate(rows)` adds what the steps read of other rows to the lock's statement (as annotations);
+    `busy_retry_s`: 0 (the default), a step message waits for its row while another transaction holds
+    it (holders are brief); above 0, it does not wait but is sent again that many real seconds later,
+    for a kind whose steps hold their row for long and whose row other work wakes meanwhile (the
+    maintenance's evacuate: a worker blocked behind it would idle for the whole step);
     `on_redrive(row, message, data)` records a re-dispatch (an event); `stuck_note` is appended
     to the reconciler's reason when it gives up (what the failure undid, in words). `defer` names
     fields the steps do not need: the lock does not read them and the save does not write them.
@@ -72,6 +76,7 @@ class StepKind:
     select_related: tuple[str, ...] = ()
     lock_of: tuple[str, ...] = ("self",)
     annotate: Callable[[models.QuerySet], models.QuerySet] | None = None
+    busy_retry_s: float = 0.0
     defer: tuple[str, ...] = ()
     on_redrive: Callable[[Stepped, str, dict], None] | None = None
     stuck_note: str = ""
@@ -90,8 +95,14 @@ class StepKind:
 
     @cached_property
     def lock_one(self) -> Compiled:
-        """The row by primary key, locked: built once, as every step message runs it."""
-        return Compiled(lambda pk: self.locked().filter(pk=pk).order_by())
+        """The row by primary key, locked (skipped while another transaction holds it, for a kind with
+        `busy_retry_s`): built once, as every step message runs it."""
+        return Compiled(lambda pk: self.locked(skip_locked=self.busy_retry_s > 0).filter(pk=pk).order_by())
+
+    @cached_property
+    def step_of(self) -> Compiled:
+        """The row's sequence number and step, read without a lock."""
+        return Compiled(lambda pk: self.model.objects.filter(pk=pk).order_by().values_list("step_seq", "step"))
 
 
 def row_save(row: Stepped) -> None:
@@ -250,8 +261,25 @@ def step_fail(kind: StepKind, row: Stepped, reason: str) -> None:
         step_prepare(row, None)
 
 
+def _busy_or_gone(sk: StepKind, object_id: int, seq: int) -> str:
+    """No row came back from the lock: gone, or (a `busy_retry_s` kind) held by another transaction.
+    A held row whose step `seq` (or, for a wake-up sent ahead, the step its holder schedules) has not
+    run yet gets this message again shortly; by then the holder has committed."""
+    if not sk.busy_retry_s:
+        return "gone"
+    current = sk.step_of.first(object_id)
+    if current is None:
+        return "gone"
+    if current[0] > seq or (current[0] == seq and not current[1]):
+        return "stale"
+    name, delay = sk.name, sk.busy_retry_s
+    transaction.on_commit(lambda: step_publish(kind=name, object_id=object_id, seq=seq, countdown=delay))
+    return "busy"
+
+
 def step_advance(*, kind: str, object_id: int, seq: int) -> str:
-    """Run the step that message `seq` was sent for, exactly once: "done", "failed", "stale" or "gone"."""
+    """Run the step that message `seq` was sent for, exactly once: "done", "failed", "stale", "gone",
+    or "busy" (its row was held, and the message was sent again for later: `busy_retry_s`)."""
     sk = _KINDS.get(kind)
     if sk is None:
         log.error("step message for unknown kind %r (object %s, seq %s) dropped", kind, object_id, seq)
@@ -267,7 +295,7 @@ def _advance(sk: StepKind, object_id: int, seq: int) -> str:
     with transaction.atomic():
         row = sk.lock_one.first(object_id)
         if row is None:
-            return "gone"
+            return _busy_or_gone(sk, object_id, seq)
         if row.step_seq != seq or not row.step:
             return "stale"
         step = sk.steps.get(row.step)

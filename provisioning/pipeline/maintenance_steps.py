@@ -33,6 +33,7 @@ from .engine import StepKind, StepOutcome, register_kind, step_grace_s, step_pub
 
 MAX_ATTEMPTS = 2
 WAKE_FALLBACK_S = 0.5  # real seconds: see maintenance_wake
+BUSY_RETRY_S = 0.02  # real seconds: a step message that finds the row held comes back this much later
 STEP_FIELDS = ("step", "step_seq", "step_attempts", "step_unsent_at", "step_due_at")
 FAILED = ("failed", "error", "cancelled")
 BUSY = "moves once it is idle"
@@ -189,8 +190,9 @@ def maintenance_wake(*, host_id: int, status: str = "") -> None:
     the step now, unless a step message is already due (that step runs after this commit and sees the
     freed slot: one wake-up, not one per migration that ended). When another transaction holds the
     row, most often an evacuate that may have read the fleet before this commit, it sends the message
-    of the step that evacuate schedules next (sequence number n + 1: it runs once the holder commits),
-    and, `WAKE_FALLBACK_S` later, that of the row's current step n, for a holder that does not move the
+    of the step that evacuate schedules next (sequence number n + 1: it runs once the holder commits;
+    until then the engine sends it again every `BUSY_RETRY_S` rather than let a worker wait for the
+    row: the kind's `busy_retry_s`), and, `WAKE_FALLBACK_S` later, that of the row's current step n, for a holder that does not move the
     sequence on (a stale message's brief lock, the reconciler's). Whichever is current then runs; the
     other is stale, and costs no wait: by then the holder has long committed.
     """
@@ -213,6 +215,6 @@ def maintenance_wake(*, host_id: int, status: str = "") -> None:
 
 MAINTENANCE_KIND = register_kind(StepKind(
     name="maintenance", model=Maintenance, steps={"evacuate": step_evacuate}, on_fail=maintenance_fail,
-    select_related=("host",), defer=("preflight",),
+    select_related=("host",), defer=("preflight",), busy_retry_s=BUSY_RETRY_S,
     stuck_note="; the host is back in service, its guests where they are now",
 ))
