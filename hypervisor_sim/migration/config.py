@@ -6,7 +6,7 @@ stores results in its event log.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..spec import GuestSpec, HostSpec
@@ -14,6 +14,15 @@ from ..spec import GuestSpec, HostSpec
 __all__ = ["DIRTY_MODELS", "FAULT_KINDS", "MIB", "Fault", "MigrationConfig", "MigrationResult", "RoundRecord"]
 
 MIB = 1 << 20
+
+
+def dataclass_dict(obj: Any) -> dict:
+    """A dataclass of scalars (and nested such dataclasses) as a dict: what `dataclasses.asdict` gives
+    for these, without its deep copy of every value (a live migration saves its run after each round)."""
+    return {f.name: dataclass_dict(v) if hasattr(v := getattr(obj, f.name), "__dataclass_fields__") else v
+            for f in fields(obj)}
+
+
 DIRTY_MODELS = ("uniform", "wws")
 FAULT_KINDS = ("destination_failure", "link_failure")
 
@@ -106,7 +115,7 @@ class MigrationConfig:
 
     def to_dict(self) -> dict:
         """JSON-ready form (Celery passes configs between tasks as JSON)."""
-        return asdict(self)
+        return dataclass_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> MigrationConfig:
@@ -139,7 +148,7 @@ class RoundRecord:
     aborted: bool = False
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dataclass_dict(self)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ It is an estimate for the writable-working-set model, recomputed after every rou
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from .config import dataclass_dict
 
 __all__ = ["MigrationProgress", "precopy_outlook"]
 
@@ -39,7 +41,7 @@ class MigrationProgress:
     note: str  # why it is not converging (or how it ended), in words; "" when all is well
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return dataclass_dict(self)
 
 
 def precopy_outlook(

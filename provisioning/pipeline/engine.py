@@ -105,14 +105,39 @@ class StepKind:
         return Compiled(lambda pk: self.model.objects.filter(pk=pk).order_by().values_list("step_seq", "step"))
 
 
-def row_save(row: Stepped) -> None:
-    """`row.save()` (every loaded column) through a statement built once per column set, with the rows
-    the step asked to insert (`step_insert`) in the same statement."""
+def row_values(row: Stepped) -> dict:
+    """The row's loaded columns and their values (what `row_save` compares against)."""
     deferred = row.get_deferred_fields()
+    return {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields
+            if not f.primary_key and f.attname not in deferred}
+
+
+def row_save(row: Stepped, loaded: dict | None = None) -> None:
+    """`row.save()` through a statement built once per column set, with the rows the step asked to
+    insert (`step_insert`) in the same statement. Given the values `row_values` read when the row was
+    locked, it writes only the columns that changed, JSON columns (changed in place, maybe) and
+    `auto_now` ones; else every loaded column."""
+    values = row_values(row)
+    if loaded is not None:
+        stamped = _stamped(type(row))
+        values = {name: value for name, value in values.items()
+                  if name in stamped or isinstance(value, dict | list) or loaded.get(name, _UNSET) != value}
     inserts = _PENDING.get() or ()
     _PENDING.set(None)  # the step is over: what runs on its commit inserts at once
-    row_update(row, [f.attname for f in row._meta.concrete_fields if not f.primary_key and f.attname not in deferred],
-               inserts=inserts)
+    row_update(row, list(values), inserts=inserts)
+
+
+_UNSET = object()
+_STAMPED: dict[type, frozenset[str]] = {}
+
+
+def _stamped(model: type[Stepped]) -> frozenset[str]:
+    """Columns whose value the save itself sets (`auto_now`)."""
+    names = _STAMPED.get(model)
+    if names is None:
+        names = _STAMPED[model] = frozenset(f.attname for f in model._meta.concrete_fields
+                                            if getattr(f, "auto_now", False))
+    return names
 
 
 # Rows a running step inserts with its own row's save (None outside `step_advance`).
@@ -298,6 +323,7 @@ def _advance(sk: StepKind, object_id: int, seq: int) -> str:
             return _busy_or_gone(sk, object_id, seq)
         if row.step_seq != seq or not row.step:
             return "stale"
+        loaded = row_values(row)
         step = sk.steps.get(row.step)
         try:
             if step is None:
@@ -305,8 +331,8 @@ def _advance(sk: StepKind, object_id: int, seq: int) -> str:
             outcome = step(row)
         except StepFailed as exc:
             step_fail(sk, row, str(exc))
-            row_save(row)
+            row_save(row, loaded)
             return "failed"
         step_schedule(row, outcome.next_step, outcome.delay_s, outcome.wait_s)
-        row_save(row)
+        row_save(row, loaded)
         return "done"

@@ -192,9 +192,9 @@ def maintenance_wake(*, host_id: int, status: str = "") -> None:
     row, most often an evacuate that may have read the fleet before this commit, it sends the message
     of the step that evacuate schedules next (sequence number n + 1: it runs once the holder commits;
     until then the engine sends it again every `BUSY_RETRY_S` rather than let a worker wait for the
-    row: the kind's `busy_retry_s`), and, `WAKE_FALLBACK_S` later, that of the row's current step n, for a holder that does not move the
-    sequence on (a stale message's brief lock, the reconciler's). Whichever is current then runs; the
-    other is stale, and costs no wait: by then the holder has long committed.
+    row, the kind's `busy_retry_s`), and, `WAKE_FALLBACK_S` later, that of the row's current step n,
+    for a holder that does not move the sequence on (the reconciler's brief lock). Whichever is
+    current then runs; the other is stale.
     """
     if status == "completed":
         left = [moving for moving, in _LEFT_MOVING.rows(host_id)]
