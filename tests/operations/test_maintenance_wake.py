@@ -9,7 +9,7 @@ from django.db import connection, connections, transaction
 
 from provisioning.models import Host, Maintenance
 from provisioning.pipeline import engine
-from provisioning.pipeline.maintenance_steps import STEP_FIELDS, WAKE_FALLBACK_S, maintenance_wake
+from provisioning.pipeline.maintenance_steps import BUSY_RETRY_S, STEP_FIELDS, WAKE_FALLBACK_S, maintenance_wake
 from provisioning.services.maintenance import maintenance_enter
 from tests.fixtures_domain import drain
 
@@ -59,12 +59,18 @@ def test_a_wake_while_an_evacuate_holds_the_row_sends_its_next_step_and_a_fallba
             cur.execute("SET lock_timeout = '5s'")
         maintenance_wake(host_id=m.host_id, status="failed")
         assert not done.is_set(), "the wake returned only once the holder had committed"
+        # The wake's early message does not wait for the row either: it is sent again for a little later
+        # (the kind's busy_retry_s); one older than the row's step is stale at once.
+        assert engine.step_advance(kind="maintenance", object_id=m.pk, seq=m.step_seq + 1) == "busy"
+        assert engine.step_advance(kind="maintenance", object_id=m.pk, seq=m.step_seq - 1) == "stale"
+        assert not done.is_set()
     finally:
         release.set()
         holder.join(30)
         with connection.cursor() as cur:
             cur.execute("SET lock_timeout = 0")
-    assert sent == [("maintenance", m.pk, m.step_seq + 1, 0.0), ("maintenance", m.pk, m.step_seq, WAKE_FALLBACK_S)]
+    assert sent == [("maintenance", m.pk, m.step_seq + 1, 0.0), ("maintenance", m.pk, m.step_seq, WAKE_FALLBACK_S),
+                    ("maintenance", m.pk, m.step_seq + 1, BUSY_RETRY_S)]
     # Once the holder has committed, the step it scheduled runs now; the fallback is stale.
     assert engine.step_advance(kind="maintenance", object_id=m.pk, seq=m.step_seq + 1) == "done"
     assert engine.step_advance(kind="maintenance", object_id=m.pk, seq=m.step_seq) == "stale"

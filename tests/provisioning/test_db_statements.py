@@ -1,13 +1,13 @@
-"""`provisioning/db.py`'s statements built once (`Compiled`, `row_update`, `row_insert`): each gives what the
-ORM call it stands for gives, on SQLite and on PostgreSQL (prepared there)."""
+"""`provisioning/db.py`'s statements built once (`Compiled`, `row_update`, `row_insert`, `rows_insert`): each
+gives what the ORM call it stands for gives, on SQLite and on PostgreSQL (prepared there)."""
 from __future__ import annotations
 
 import pytest
 from django.db import DatabaseError, connection
-from django.db.models import Q
+from django.db.models import F, Func, OuterRef, Q, Subquery
 from django.test.utils import CaptureQueriesContext
 
-from provisioning.db import Compiled, row_insert, row_update
+from provisioning.db import Compiled, row_insert, row_update, rows_insert
 from provisioning.models import Event, Host, Instance
 from tests.factories import instance_factory
 
@@ -79,3 +79,38 @@ def test_row_insert_is_save_force_insert(catalog, user):
     stored = Event.objects.get(pk=event.pk)
     assert (stored.instance_id, stored.action, stored.data) == (inst.pk, "test.row_insert", {"k": [1, "two"]})
     assert stored.created_at is not None
+
+
+def test_rows_insert_writes_many_rows_in_one_statement_and_sets_each_key(catalog, user):
+    (inst,) = instance_factory(user, 1)
+    events = [Event(instance=inst, owner_id=inst.owner_id, action=f"test.rows_{i}", message=str(i)) for i in range(3)]
+    with CaptureQueriesContext(connection) as ctx:
+        assert rows_insert(events) == events
+    assert len(ctx.captured_queries) == 1
+    assert [Event.objects.get(pk=e.pk).action for e in events] == ["test.rows_0", "test.rows_1", "test.rows_2"]
+    assert all(e._state.adding is False for e in events) and rows_insert([]) == []
+
+
+def test_row_update_writes_its_inserts_with_it(catalog, user):
+    """On PostgreSQL the rows ride in the UPDATE (data-modifying WITH clauses): one statement."""
+    (inst,) = instance_factory(user, 1)
+    inst.task = "migrating"
+    notes = [Event(instance=inst, owner_id=inst.owner_id, action="test.with_update", message=str(i)) for i in range(2)]
+    with CaptureQueriesContext(connection) as ctx:
+        row_update(inst, ["task"], inserts=[*notes, Event(instance=inst, owner_id=inst.owner_id, action="test.last",
+                                                          message="")])
+    assert len(ctx.captured_queries) == (1 if connection.vendor == "postgresql" else 2)  # one INSERT per model
+    assert Instance.objects.get(pk=inst.pk).task == "migrating"
+    assert list(Event.objects.filter(instance=inst, action__startswith="test.").order_by("pk")
+                .values_list("action", "message")) == [("test.with_update", "0"), ("test.with_update", "1"),
+                                                        ("test.last", "")]
+
+
+def test_compiled_model_rows_carry_the_querysets_annotations(catalog, user):
+    guests = instance_factory(user, 3)
+    host_id = guests[0].host_id
+    with_count = Compiled(lambda pk: Instance.objects.filter(pk=pk).annotate(
+        on_host=Subquery(Instance.objects.filter(host_id=OuterRef("host_id")).order_by()
+                         .annotate(n=Func(F("pk"), function="COUNT")).values("n"))))
+    inst = with_count.first(guests[0].pk)
+    assert inst.pk == guests[0].pk and inst.on_host == Instance.objects.filter(host_id=host_id).count()

@@ -5,6 +5,8 @@ import ipaddress
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from provisioning.exceptions import InsufficientCapacity, InvalidRequest, InvalidState
 from provisioning.models import Claim, Event, Host, Instance, Migration
@@ -327,3 +329,26 @@ def test_progress_names_each_stage_for_pages(pair, user):
     drain()
     other.refresh_from_db()
     assert other.status == "completed" and {s["status"] for s in progress(other)} == {"done"}
+
+
+def test_several_migrations_start_in_one_call_each_with_its_migration_or_its_refusal(pair, user):
+    """A maintenance's evacuate starts its batch at once: one lock statement and one write per table for the
+    batch, two statements per guest (its candidates and its claim); a guest that cannot move gets the error
+    a single start would raise, and the others go on."""
+    src, dst = pair
+    guests = [running(user, src) for _ in range(3)]
+    Instance.objects.filter(pk=guests[1].pk).update(task="rebooting")
+    with CaptureQueriesContext(connection) as ctx:
+        out = svc.migrations_start(actor="maintenance m-1", instances=guests, note="maintenance of src-1")
+    mine = [q for q in ctx.captured_queries if "SAVEPOINT" not in (q["sql"] or "")]
+    assert len(mine) <= 5 + 2 * len(guests)
+    assert isinstance(out[1], InvalidState) and "busy" in out[1].message
+    for inst, mig in ((guests[0], out[0]), (guests[2], out[2])):
+        assert isinstance(mig, Migration) and mig.pk and (mig.status, mig.step, mig.dest_host_id) == (
+            "accepted", "admit", dst.pk)
+        assert Migration.objects.get(pk=mig.pk).request_note == "maintenance of src-1"
+        assert Instance.objects.get(pk=inst.pk).task == "migrating"
+        assert Event.objects.filter(instance=inst, action="migration.accepted", actor="maintenance m-1").count() == 1
+    assert not Migration.objects.filter(instance=guests[1]).exists() and ledger_audit() == []
+    drain()
+    assert set(Migration.objects.values_list("status", flat=True)) == {"completed"} and ledger_audit() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from provisioning.models import Claim, Event, Instance
 from provisioning.pipeline import engine
@@ -13,6 +14,7 @@ from provisioning.pipeline.instance_steps import LAUNCH_SEQUENCE, progress, prog
 from provisioning.pipeline.reconciler import RETRY_BUDGET, reconcile
 from provisioning.services import instances as svc
 from provisioning.services.claims import ledger_audit
+from provisioning.services.events import event_build
 from provisioning.tasks import advance
 from tests.factories import instance_factory, running_instance_factory
 from tests.fixtures_domain import drain
@@ -119,3 +121,60 @@ def test_progress_follows_the_declared_launch_sequence(host_factory, user):
     inst.refresh_from_db()
     assert progress_with_title(inst) == ("Stop", [{"step": "stop_guest", "label": "Powering off", "status": "current"},
                                                   {"step": "finish_stop", "label": "Stopped", "status": "todo"}])
+
+
+# --------------------------------------------------------------------------- a step's writes
+def _probe_note(inst: Instance) -> StepOutcome:
+    engine.step_insert(event_build(action="probe.note", instance=inst, message="with the row's save"))
+    inst.task = "probing"
+    return StepOutcome(None)
+
+
+def _probe_crash(inst: Instance) -> StepOutcome:
+    engine.step_insert(event_build(action="probe.lost", instance=inst, message="never written"))
+    raise RuntimeError("a bug in a step")
+
+
+@pytest.fixture
+def probe_kind():
+    kind = engine.register_kind(StepKind(name="probe", model=Instance, on_fail=lambda row, reason: None,
+                                         steps={"probe_note": _probe_note, "probe_crash": _probe_crash}))
+    yield kind
+    engine.unregister_kind("probe")
+
+
+def _probe(inst: Instance, step: str) -> Instance:
+    row = Instance.objects.get(pk=inst.pk)
+    engine.step_prepare(row, step)
+    row.save()
+    return row
+
+
+def test_a_steps_inserts_ride_in_its_rows_update_which_names_only_what_changed(running, probe_kind):
+    row = _probe(running, "probe_note")
+    sql: list[str] = []
+
+    def spy(execute, query, params, many, context):
+        sql.append(query)
+        return execute(query, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        assert engine.step_advance(kind="probe", object_id=row.pk, seq=row.step_seq) == "done"
+    update = [q for q in sql if q.startswith(("UPDATE", "WITH")) and "provisioning_instance" in q]
+    assert len(update) == 1 and '"task"' in update[0] and '"console_log"' not in update[0]
+    assert ('INSERT INTO "provisioning_event"' in update[0]) == (connection.vendor == "postgresql")
+    statements = [q for q in sql if "SAVEPOINT" not in q]  # (the test's transaction makes the step's a savepoint)
+    assert len(statements) == (2 if connection.vendor == "postgresql" else 3)  # the lock, [the event,] the update
+    row.refresh_from_db()
+    assert (row.task, row.step) == ("probing", "")
+    assert Event.objects.filter(instance=row, action="probe.note").count() == 1
+
+
+def test_a_step_that_crashes_writes_nothing_and_outside_a_step_an_insert_is_at_once(running, probe_kind):
+    row = _probe(running, "probe_crash")
+    with pytest.raises(RuntimeError):
+        engine.step_advance(kind="probe", object_id=row.pk, seq=row.step_seq)
+    assert not Event.objects.filter(action="probe.lost").exists()
+    assert Instance.objects.get(pk=row.pk).step == "probe_crash"  # rolled back: still due
+    engine.step_insert(event_build(action="probe.now", instance=row, message="no step runs"))
+    assert Event.objects.filter(action="probe.now").count() == 1
