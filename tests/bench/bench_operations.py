@@ -3,7 +3,8 @@ same number of Celery hops as bare chains of no-op tasks in the same run.
 
 Records under "operations" in var/bench/results.json:
 - `evacuation_guests`, `evacuation_wall_s`: from `maintenance_enter` until the host is `maintenance`
-  (every guest live-migrated away, at SKYPORT_SIM_SPEED=0, so only orchestration costs time),
+  (every guest live-migrated away, at SKYPORT_SIM_SPEED=0, so only orchestration costs time), ended by
+  the maintenance's own `entered_at` (and each bare run by its last hop's clock), not by a poll's lag,
 - `celery_hops`: the step tasks the drain ran (the worker's log counts them: rounds, admissions,
   polls, the maintenance's own steps, redundant wake-ups included), `rounds`, `rounds_per_s`,
 - `bare_celery_hops_per_s`: the same number of hops as no-op tasks that each publish the next, in as
@@ -108,22 +109,23 @@ def bare_chains(hops: int, chains: int, log_path: Path, *, rows: list[int] | Non
     import redis
     from django.conf import settings
 
-    from tests.bench.celery_noop import DONE_KEY, db_hop, noop_hop
+    from tests.bench.celery_noop import DONE_KEY, END_KEY, db_hop, noop_hop
 
     run = uuid.uuid4().hex[:8]
     per = [hops // chains + (1 if i < hops % chains else 0) for i in range(chains)]
     client = redis.Redis.from_url(settings.REDIS_URL)
     pattern = DB_DONE if rows else NOOP_DONE
     offset = log_path.stat().st_size
-    t0 = time.perf_counter()
+    t0 = time.time()
     for i, n in enumerate(per):
         if n:
             if rows:
                 db_hop.apply_async((run, n - 1, rows[i % len(rows)]), countdown=0)
             else:
                 noop_hop.apply_async((run, n - 1), countdown=0)
-    wait(lambda: int(client.get(DONE_KEY.format(run=run)) or 0) >= sum(1 for n in per if n), 600, "the bare chains")
-    wall = time.perf_counter() - t0
+    wait(lambda: int(client.get(DONE_KEY.format(run=run)) or 0) >= sum(1 for n in per if n), 600, "the bare chains",
+         interval=0.05)
+    wall = max(float(t) for t in client.lrange(END_KEY.format(run=run), 0, -1)) - t0  # the last hop's own clock
     client.close()
     ran = wait(lambda: count(pattern, log_path, offset) >= hops and count(pattern, log_path, offset), 30,
                "the worker's log of the bare hops")
@@ -227,13 +229,15 @@ def run(args, log_path: Path, postgres: bool) -> int:
     preflight = maintenance_preflight(host=host)
     slots = migration_slots(host)
     offset = log_path.stat().st_size
-    t0 = time.perf_counter()
+    t0 = time.time()
     maintenance_enter(host=host, actor="bench", note="benchmark drain")
     # Polled every 50 ms with one indexed read: the harness's own load (its process and its database
-    # backend share the machine's cores with the worker) stays under 1 % of the drain's.
+    # backend share the machine's cores with the worker) stays under 1 % of the drain's. The wall ends
+    # when the step that emptied the host ran (`entered_at`), not when a poll saw it: so the bare chains'
+    # walls end with their last hop's own clock.
     state = Host.objects.filter(pk=host.pk).values_list("state", flat=True)
     wait(lambda: state.all()[0] == "maintenance", 1800, f"{host.name} to be empty", interval=0.05)
-    wall = time.perf_counter() - t0
+    wall = Maintenance.objects.get(host=host).entered_at.timestamp() - t0
     hops = wait(lambda: count(HOP_DONE, log_path, offset), 30, "the worker's log")
     time.sleep(0.5)  # a late wake-up of the finished maintenance still counts as a hop it cost
     times = task_times(HOP_DONE, log_path, offset)

@@ -4,9 +4,12 @@ commit), the floor of any hop that keeps its state in the database (`bench_opera
 worker with `--include tests.bench.celery_noop`)."""
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 
 DONE_KEY = "skyport-bench:noop:{run}:done"
+END_KEY = "skyport-bench:noop:{run}:ends"  # each chain's end, wall-clock seconds (the bench takes the last)
 
 
 @shared_task(name="bench.noop_hop", acks_late=True, ignore_result=True)
@@ -37,9 +40,12 @@ def _done(run: str) -> None:
     import redis
     from django.conf import settings
 
+    ended = time.time()
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
+        client.rpush(END_KEY.format(run=run), ended)
         client.incr(DONE_KEY.format(run=run))
         client.expire(DONE_KEY.format(run=run), 3600)
+        client.expire(END_KEY.format(run=run), 3600)
     finally:
         client.close()
