@@ -151,6 +151,7 @@ class Compiled:
 
 
 _UPDATES: dict[tuple, tuple[str, list]] = {}
+MAX_INSERT_PARAMS = 10_000  # per multi-row INSERT (PostgreSQL takes 65,535, SQLite 32,766)
 _INSERTS: dict[tuple, tuple[str, bool]] = {}
 
 
@@ -231,6 +232,9 @@ def rows_insert(objs: Sequence[Model]) -> list[Model]:
     built once per model and row count, that sets each new key (RETURNING, on PostgreSQL and SQLite)."""
     if not objs:
         return []
+    per = max(1, MAX_INSERT_PARAMS // len(objs[0]._meta.concrete_fields))
+    if len(objs) > per:  # within the databases' limits on parameters per statement
+        return [obj for start in range(0, len(objs), per) for obj in rows_insert(objs[start:start + per])]
     db = connections[DEFAULT_DB_ALIAS]
     key = (type(objs[0]), len(objs), db.vendor)
     plan = _INSERTS.get(key)

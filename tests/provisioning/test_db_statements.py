@@ -7,6 +7,7 @@ from django.db import DatabaseError, connection
 from django.db.models import F, Func, OuterRef, Q, Subquery
 from django.test.utils import CaptureQueriesContext
 
+from provisioning import db
 from provisioning.db import Compiled, row_insert, row_update, rows_insert
 from provisioning.models import Event, Host, Instance
 from tests.factories import instance_factory
@@ -114,3 +115,13 @@ def test_compiled_model_rows_carry_the_querysets_annotations(catalog, user):
                          .annotate(n=Func(F("pk"), function="COUNT")).values("n"))))
     inst = with_count.first(guests[0].pk)
     assert inst.pk == guests[0].pk and inst.on_host == Instance.objects.filter(host_id=host_id).count()
+
+
+def test_rows_insert_splits_what_one_statement_could_not_carry(catalog, user, monkeypatch):
+    (inst,) = instance_factory(user, 1)
+    monkeypatch.setattr(db, "MAX_INSERT_PARAMS", 25)  # an event has 10 columns: two rows per statement
+    events = [Event(instance=inst, owner_id=inst.owner_id, action="test.split", message=str(i)) for i in range(5)]
+    with CaptureQueriesContext(connection) as ctx:
+        rows_insert(events)
+    assert len(ctx.captured_queries) == 3 and len({e.pk for e in events}) == 5
+    assert sorted(Event.objects.filter(action="test.split").values_list("message", flat=True)) == list("01234")
