@@ -165,6 +165,10 @@ def row_update(obj: Model, fields: Sequence[str], *, inserts: Sequence[Model] = 
     """
     db = connections[DEFAULT_DB_ALIAS]
     groups = _insert_groups(inserts)
+    if not fields:  # nothing to update (the row is not checked): only the inserts
+        for group in groups:
+            rows_insert(group)
+        return
     joined = bool(groups) and db.vendor == "postgresql"
     key = (type(obj), tuple(fields), db.vendor, tuple((type(g[0]), len(g)) for g in groups) if joined else ())
     plan = _UPDATES.get(key)
