@@ -32,7 +32,7 @@ def _moving_on_any(host_ids: list[int]):
                                                                        | Q(dest_host_id__in=host_ids))
 
 
-# Run on every admission and every round: built once (`Compiled`).
+# Run on every admission: built once (`Compiled`).
 _MOVING = Compiled(lambda a, b: _moving_on_any([a, b]).order_by("pk")
                    .values_list("public_id", "source_host_id", "dest_host_id"))
 # Both ends of a move, locked in id order (as claims lock hosts: FOR NO KEY UPDATE; see migrations.py).
@@ -70,30 +70,23 @@ def links_annotate(rows: QuerySet) -> QuerySet:
 
 
 def round_bandwidth(mig: Migration) -> float:
-    """This migration's share of its links: each link is split among the migrations moving over it
-    (counted by the step's lock, `links_annotate`; counted here for a row loaded otherwise)."""
+    """This migration's share of its links: each link is split among the migrations moving over it,
+    as the step's own lock counted them (`links_annotate`, the migration kind's `annotate`)."""
     src, dst = mig.source_host, mig.dest_host
-    on_src, on_dst = getattr(mig, "moving_on_source", None), getattr(mig, "moving_on_dest", None)
-    if on_src is None or on_dst is None:
-        moving = _MOVING.rows(src.pk, dst.pk)
-        on_src = sum(1 for _, a, b in moving if src.pk in (a, b))
-        on_dst = sum(1 for _, a, b in moving if dst.pk in (a, b))
-    return min(driver.link_share(src.nic_mibps, on_src or 1), driver.link_share(dst.nic_mibps, on_dst or 1))
+    return min(driver.link_share(src.nic_mibps, mig.moving_on_source or 1),
+               driver.link_share(dst.nic_mibps, mig.moving_on_dest or 1))
+
+
+# The simulator's progress figures the record keeps under the same names (Nova's byte fields and the rest).
+PROGRESS_FIELDS = ("round", "memory_total_bytes", "memory_processed_bytes", "memory_remaining_bytes",
+                   "dirty_rate_mibps", "transfer_rate_mibps", "throttle_pct", "elapsed_s", "converging", "eta_s",
+                   "note")
 
 
 def progress_apply(mig: Migration, progress: dict) -> None:
-    """Copy the simulator's progress onto the record (Nova's byte fields and the rest)."""
-    mig.round = progress["round"]
-    mig.memory_total_bytes = progress["memory_total_bytes"]
-    mig.memory_processed_bytes = progress["memory_processed_bytes"]
-    mig.memory_remaining_bytes = progress["memory_remaining_bytes"]
-    mig.dirty_rate_mibps = progress["dirty_rate_mibps"]
-    mig.transfer_rate_mibps = progress["transfer_rate_mibps"]
-    mig.throttle_pct = progress["throttle_pct"]
-    mig.elapsed_s = progress["elapsed_s"]
-    mig.converging = progress["converging"]
-    mig.eta_s = progress["eta_s"]
-    mig.note = progress["note"]
+    """Copy the simulator's progress onto the record."""
+    for name in PROGRESS_FIELDS:
+        setattr(mig, name, progress[name])
     mig.predicted_downtime_ms = progress["stop_and_copy_downtime_ms"]
     if progress["downtime_ms"]:
         mig.downtime_ms = progress["downtime_ms"]
